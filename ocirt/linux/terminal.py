@@ -1,0 +1,55 @@
+"""The container's console: a pty from the container's own devpts instance,
+its master sent to the caller's console socket, its slave made the process's
+controlling terminal and stdio and bound onto /dev/console."""
+
+import fcntl
+import os
+import socket
+import struct
+
+from . import syscalls as sc
+from .paths import create_in_root, fd_path
+
+TIOCSPTLCK = 0x40045431
+TIOCGPTN = 0x80045430
+TIOCGPTPEER = 0x5441
+TIOCSCTTY = 0x540E
+TIOCSWINSZ = 0x5414
+
+
+def connect_console_socket(path):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def setup_console(console_sock, size, uid, gid):
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+        # The peer by fd, never by a /dev/pts path the container could swap.
+        slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
+        if size:
+            fcntl.ioctl(slave, TIOCSWINSZ, struct.pack("HHHH", size.get("height", 0), size.get("width", 0), 0, 0))
+        os.fchown(slave, uid, gid)
+        root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            console = create_in_root(root_fd, "/dev/console", want_dir=False)
+        finally:
+            os.close(root_fd)
+        try:
+            sc.mount(fd_path(slave), fd_path(console), None, sc.MS_BIND)
+        finally:
+            os.close(console)
+        socket.send_fds(console_sock, [f"/dev/pts/{number}".encode()], [master])
+    finally:
+        os.close(master)
+    fcntl.ioctl(slave, TIOCSCTTY, 0)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    os.close(slave)

@@ -1,0 +1,20 @@
+"""Messages between the runtime and the processes it forks: one JSON object
+per SOCK_SEQPACKET datagram, so no framing is needed and EOF means every
+holder of the other end has exited."""
+
+import json
+import socket
+
+
+def pair():
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+
+def send(sock, **message):
+    sock.send(json.dumps(message).encode())
+
+
+def receive(sock):
+    """The next message, or None at EOF (the peer is gone)."""
+    data = sock.recv(65536)
+    return json.loads(data) if data else None

@@ -1,0 +1,143 @@
+"""On-disk state: one directory per container under the root, state.json written
+atomically, and an flock on the container's directory so that concurrent
+commands on one container run one after the other.
+
+This module is the only writer of state.json.
+"""
+
+import fcntl
+import json
+import os
+
+from .errors import ExistsError, InvalidIdError, NotFoundError
+
+STATE_FILE = "state.json"
+START_SOCKET = "start.sock"
+
+
+def default_root():
+    if os.geteuid() == 0:
+        return "/run/ocirt"
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+    if not runtime_dir:
+        return f"/tmp/ocirt-{os.geteuid()}"
+    return os.path.join(runtime_dir, "ocirt")
+
+
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
+
+
+def validate_id(container_id):
+    """runc's rule: letters, digits and _ + - . only; not empty, not . or .."""
+    if not container_id:
+        raise InvalidIdError("invalid container id: must not be empty")
+    if container_id in (".", "..") or not _ID_CHARS.issuperset(container_id):
+        raise InvalidIdError(
+            f"invalid container id {container_id!r}: use letters, digits and _ + - . only")
+    if len(container_id) > 1024:
+        raise InvalidIdError("invalid container id: longer than 1024 characters")
+    return container_id
+
+
+def write_atomic(path, data, mode=0o600):
+    """write + fsync + rename + fsync of the directory: a reader sees the old
+    file or the new one, never a torn one, also after a crash."""
+    directory = os.path.dirname(path) or "."
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+class ContainerDir:
+    """A locked container directory. The lock is held until close()."""
+
+    def __init__(self, path, fd):
+        self.path = path
+        self.fd = fd
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    def read(self):
+        """The saved record, or None while create has not written it yet."""
+        try:
+            with open(self.file(STATE_FILE), "rb") as f:
+                return json.loads(f.read())
+        except FileNotFoundError:
+            return None
+
+    def write(self, record):
+        write_atomic(self.file(STATE_FILE), json.dumps(record).encode())
+
+    def remove(self):
+        for name in os.listdir(self.path):
+            os.unlink(os.path.join(self.path, name))
+        os.rmdir(self.path)
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)  # releases the flock
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class StateStore:
+    def __init__(self, root=None):
+        self.root = os.path.abspath(root or default_root())
+
+    def path(self, container_id):
+        return os.path.join(self.root, validate_id(container_id))
+
+    def ids(self):
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names if not n.startswith(".")
+                      and os.path.isfile(os.path.join(self.root, n, STATE_FILE)))
+
+    def new(self, container_id):
+        """Make and lock the directory of a new container; ExistsError if taken."""
+        path = self.path(container_id)
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            raise ExistsError(container_id) from None
+        return ContainerDir(path, self._lock(path, container_id))
+
+    def open(self, container_id):
+        """Lock the directory of an existing container; NotFoundError if none."""
+        path = self.path(container_id)
+        return ContainerDir(path, self._lock(path, container_id))
+
+    def _lock(self, path, container_id):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFoundError(container_id) from None
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        # A delete may have removed the directory while we waited for the lock.
+        if os.fstat(fd).st_nlink == 0:
+            os.close(fd)
+            raise NotFoundError(container_id)
+        return fd
