@@ -49,7 +49,7 @@ def open_paths(namespaces):
             except OSError:
                 raise ValueError(i, f"{path} is not a namespace file") from None
             if actual != CLONE_FLAGS[ns["type"]]:
-                raise ValueError(i, f"{path} is not a {ns['type']} namespace")
+                raise ValueError(i, f"{path} is not a namespace of type {ns['type']}")
     except BaseException:
         for _, fd in opened:
             os.close(fd)

@@ -29,6 +29,10 @@ _TYPES = {
 }
 
 
+# Patterns the schemas use for rules that have a name.
+_PATTERN_WORDS = {"^/": "must be an absolute path"}
+
+
 class SchemaViolation(Exception):
     def __init__(self, path, message):
         self.path = path
@@ -160,10 +164,11 @@ class Validator:
 
     def _kw_pattern(self, arg, schema):
         regex = re.compile(arg)
+        rule = _PATTERN_WORDS.get(arg, f"must match {arg}")
 
         def check(value, path):
             if isinstance(value, str) and not regex.search(value):
-                raise SchemaViolation(path, f"must match {arg} (got {_describe(value)})")
+                raise SchemaViolation(path, f"{rule} (got {json.dumps(value)})")
         return check
 
     def _kw_minimum(self, arg, schema):

@@ -1,0 +1,158 @@
+"""Integration tests: real containers on this kernel, as root.
+
+Every test gets its own --root and unique container ids; afterwards the
+`no_leftovers` check proves that nothing of ours remains: no state directory,
+no cgroup directory in any hierarchy, no process.
+"""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from ocirt.linux import cgroups
+from ocirt.spec.defaults import default_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+pytestmark = pytest.mark.integration
+
+
+def pytest_collection_modifyitems(items):
+    if os.geteuid() != 0:
+        skip = pytest.mark.skip(reason="integration tests need root")
+        for item in items:
+            if "integration" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def rootfs(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rootfs") / "rootfs"
+    subprocess.run([os.path.join(REPO, "scripts", "build-rootfs"), str(path)], check=True)
+    return str(path)
+
+
+class Result:
+    def __init__(self, code, out, err):
+        self.code = code
+        self.out = out
+        self.err = err
+
+    def __repr__(self):
+        return f"<exit {self.code} out={self.out!r} err={self.err!r}>"
+
+
+class Env:
+    """One test's runtime: its state root, bundles and container ids."""
+
+    def __init__(self, tmp_path, rootfs):
+        self.tmp = tmp_path
+        self.root = str(tmp_path / "state")
+        self.rootfs = rootfs
+        self.ids = []
+        self._bundles = 0
+        self._calls = 0
+
+    def new_id(self, name="c"):
+        cid = f"ocirt-test-{name}-{uuid.uuid4().hex[:8]}"
+        self.ids.append(cid)
+        return cid
+
+    def config(self, args=("true",), **process):
+        cfg = copy.deepcopy(default_config(list(args), terminal=False))
+        cfg["root"]["path"] = self.rootfs
+        cfg["process"].update(process)
+        return cfg
+
+    def bundle(self, cfg=None, args=("true",)):
+        self._bundles += 1
+        path = self.tmp / f"bundle{self._bundles}"
+        path.mkdir()
+        (path / "config.json").write_text(json.dumps(cfg if cfg is not None else self.config(args)))
+        return str(path)
+
+    def ocirt(self, *args, stdin=subprocess.DEVNULL, timeout=30, pass_fds=(), env=None, root=True,
+              output=None):
+        """Run ocirt. stdout/stderr go to files, not pipes: a container made
+        by `create` inherits them and would hold a pipe open. `output` names
+        the stdout file (the container's output, for create and run)."""
+        self._calls += 1
+        out_path = output or self.tmp / f"out{self._calls}"
+        err_path = self.tmp / f"err{self._calls}"
+        cmd = [sys.executable, "-m", "ocirt"] + (["--root", self.root] if root else []) + list(args)
+        with open(out_path, "w") as out, open(err_path, "w") as err:
+            proc = subprocess.run(cmd, stdin=stdin, stdout=out, stderr=err, timeout=timeout,
+                                  pass_fds=pass_fds, env=env)
+        return Result(proc.returncode, open(out_path).read(), open(err_path).read())
+
+    def ok(self, *args, **kw):
+        r = self.ocirt(*args, **kw)
+        assert r.code == 0, r
+        return r
+
+    def state(self, cid):
+        return json.loads(self.ok("state", cid).out)
+
+    def create(self, cfg=None, args=("true",), name="c", extra=(), output=None):
+        """Create a container; its stdout goes to `output` (a path) if given."""
+        cid = self.new_id(name)
+        r = self.ok("create", "--bundle", self.bundle(cfg, args), *extra, cid, output=output)
+        assert r.out == "" and r.err == "", "create prints nothing of its own"
+        return cid
+
+
+def cgroup_dirs(cid):
+    """Every directory named after the container in any hierarchy."""
+    found = []
+    for h in cgroups.hierarchies():
+        for base, dirs, _ in os.walk(h.mountpoint):
+            if cid in dirs:
+                found.append(os.path.join(base, cid))
+            if base.count("/") - h.mountpoint.count("/") >= 3:
+                dirs[:] = []  # containers live near the top: keep the walk cheap
+    return found
+
+
+@pytest.fixture
+def env(tmp_path, rootfs):
+    e = Env(tmp_path, rootfs)
+    yield e
+    for cid in e.ids:
+        e.ocirt("delete", "--force", cid)
+
+
+@pytest.fixture
+def no_leftovers(env):
+    """Asserts after the test that its containers left nothing behind."""
+    yield env
+    leftovers = []
+    for cid in env.ids:
+        if os.path.exists(os.path.join(env.root, cid)):
+            leftovers.append(f"state dir of {cid}")
+        leftovers += cgroup_dirs(cid)
+    assert not leftovers, leftovers
+
+
+def wait_status(env, cid, wanted, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = env.state(cid)["status"]
+        if status == wanted:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{cid} never became {wanted} (is {status})")
+
+
+def wait_for_text(path, text, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in path.read_text():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{text!r} never appeared in {path}: {path.read_text()!r}")
