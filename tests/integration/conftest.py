@@ -78,7 +78,7 @@ class Env:
         return str(path)
 
     def ocirt(self, *args, stdin=subprocess.DEVNULL, timeout=30, pass_fds=(), env=None, root=True,
-              output=None):
+              output=None, preexec_fn=None):
         """Run ocirt. stdout/stderr go to files, not pipes: a container made
         by `create` inherits them and would hold a pipe open. `output` names
         the stdout file (the container's output, for create and run)."""
@@ -88,7 +88,7 @@ class Env:
         cmd = [sys.executable, "-m", "ocirt"] + (["--root", self.root] if root else []) + list(args)
         with open(out_path, "w") as out, open(err_path, "w") as err:
             proc = subprocess.run(cmd, stdin=stdin, stdout=out, stderr=err, timeout=timeout,
-                                  pass_fds=pass_fds, env=env)
+                                  pass_fds=pass_fds, env=env, preexec_fn=preexec_fn)
         return Result(proc.returncode, open(out_path).read(), open(err_path).read())
 
     def ok(self, *args, **kw):
