@@ -11,6 +11,7 @@ str() only (traceback formatting would import modules).
 """
 
 import os
+import signal
 import socket
 import struct
 
@@ -91,11 +92,22 @@ def _exec(cfg, channel, listener, console):
     conn = _wait_for_start(listener, cfg.owner_uid)
     if proc.get("noNewPrivileges"):
         sc.set_no_new_privs()
+    _default_signals()
     try:
         os.execve(path, proc["args"], dict(e.split("=", 1) for e in env))
     except OSError as e:
         conn.send(f"exec {proc['args'][0]}: {e.strerror}".encode())
     os._exit(127)
+
+
+def _default_signals():
+    """An ignored signal stays ignored across exec: Python ignores SIGPIPE and
+    SIGXFSZ, and a caller may ignore more. The program starts as from a clean
+    exec, with every disposition default and nothing blocked."""
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
 
 
 def _wait_for_start(listener, owner_uid):

@@ -133,9 +133,18 @@ def test_stdio_passes_through(env):
     assert (r.returncode, r.stdout, r.stderr) == (0, b"got:hello\n", b"err\n")
 
 
-def test_sigpipe_is_default_inside(env):
+def test_signals_start_default_inside(env):
+    """Python ignores SIGPIPE and SIGXFSZ and the caller here ignores SIGHUP and
+    blocks SIGUSR1: none of that may reach the container's program."""
+    def ignore_and_block():
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
     cid = env.new_id()
-    r = env.ocirt("run", "-b", env.bundle(args=["sh", "-c", "yes | head -n 1"]), cid, timeout=20)
+    r = env.ocirt("run", "-b", env.bundle(args=["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]), cid,
+                  preexec_fn=ignore_and_block)
+    assert r.code == 0, r
+    assert r.out.split() == ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"]
+    r = env.ocirt("run", "-b", env.bundle(args=["sh", "-c", "yes | head -n 1"]), env.new_id(), timeout=20)
     assert (r.code, r.out) == (0, "y\n")
 
 
