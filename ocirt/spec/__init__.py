@@ -49,11 +49,26 @@ def validate(config, file="config.json"):
         raise ConfigError(e.path, e.rule, file=file) from None
 
 
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _number(text):
+    """Whole numbers written as 1.0 or 1e3 become ints: every number in the
+    spec is an integer, and the kernel calls take nothing else."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
 def parse(data, file="config.json"):
+    """bytes of config.json -> a document. Strict: UTF-8 only (no BOM, no
+    UTF-16), no NaN or Infinity, and absurd nesting is an error, not a crash."""
     try:
-        return json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(None, f"not valid JSON: {e}", file=file) from None
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_number)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise ConfigError(None, f"not valid JSON: {reason}", file=file) from None
 
 
 def load_bundle(bundle):

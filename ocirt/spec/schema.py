@@ -44,15 +44,42 @@ def _describe(value):
     text = json.dumps(value)
     if len(text) > 40:
         text = text[:37] + "..."
+    if value is None:
+        return "null"
     kind = {dict: "object", list: "array", str: "string", bool: "boolean",
-            type(None): "null", float: "number"}.get(type(value), "integer")
+            float: "number"}.get(type(value), "integer")
     return f"{kind} {text}"
 
 
 def _join(path, key):
     if isinstance(key, int):
         return f"{path}[{key}]"
+    if not key or not key.isprintable():
+        # a key with a newline (or empty) would break the one-line error
+        return f"{path}[{json.dumps(key)}]"
     return f"{path}.{key}" if path else key
+
+
+def _ecma_pattern(pattern):
+    """A schema pattern (ECMA-262) for Python's re: an unescaped `$` outside a
+    character class becomes \\Z, since Python's `$` also matches before a final
+    newline and would let "CAP_KILL" + newline pass ^CAP_[A-Z0-9_]+$."""
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "$":
+            c = r"\Z"
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
 class Validator:
@@ -163,7 +190,7 @@ class Validator:
         return check
 
     def _kw_pattern(self, arg, schema):
-        regex = re.compile(arg)
+        regex = re.compile(_ecma_pattern(arg))
         rule = _PATTERN_WORDS.get(arg, f"must match {arg}")
 
         def check(value, path):
