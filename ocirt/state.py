@@ -6,8 +6,9 @@ This module is the only writer of state.json.
 """
 
 import fcntl
-import json
 import os
+
+from . import jsonio
 
 from .errors import ExistsError, InvalidIdError, NotFoundError
 
@@ -76,12 +77,12 @@ class ContainerDir:
         """The saved record, or None while create has not written it yet."""
         try:
             with open(self.file(STATE_FILE), "rb") as f:
-                return json.loads(f.read())
+                return jsonio.loads(f.read())
         except FileNotFoundError:
             return None
 
     def write(self, record):
-        write_atomic(self.file(STATE_FILE), json.dumps(record).encode())
+        write_atomic(self.file(STATE_FILE), jsonio.dumps(record).encode())
 
     def remove(self):
         for name in os.listdir(self.path):

@@ -57,8 +57,7 @@ def _usage():
 
 
 def _version():
-    from .._version import VERSION
-    from ..spec import OCI_VERSION
+    from .._version import OCI_VERSION, VERSION
     return f"ocirt version {VERSION}\ncommit: {_commit()}\nspec: {OCI_VERSION}"
 
 

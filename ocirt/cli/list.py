@@ -1,7 +1,6 @@
 """ocirt list [--format table|json] [--quiet]"""
 
-import json
-
+from .. import jsonio
 from ..errors import UsageError
 from .options import Option, parse_command
 
@@ -23,7 +22,7 @@ def main(ctx, argv):
         for s in states:
             print(s["id"])
     elif opts["format"] == "json":
-        print(json.dumps(states))
+        print(jsonio.dumps(states))
     else:
         rows = [COLUMNS] + [tuple(str(s[k.lower()]) for k in COLUMNS) for s in states]
         widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]

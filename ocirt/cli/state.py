@@ -1,7 +1,6 @@
 """ocirt state ID: the runtime-spec state document as JSON."""
 
-import json
-
+from .. import jsonio
 from .options import parse_command
 
 USAGE = "ocirt state ID"
@@ -10,4 +9,4 @@ USAGE = "ocirt state ID"
 def main(ctx, argv):
     from ..container import Container
     _, (container_id,) = parse_command(USAGE, [], argv, (1, 1))
-    print(json.dumps(Container.load(container_id, ctx.root).state(), indent=2))
+    print(jsonio.dumps(Container.load(container_id, ctx.root).state(), indent=2))

@@ -4,11 +4,10 @@ the spec's semantic rules) and expose it read-only. Never touches the kernel."""
 import json
 import os
 
+from .._version import OCI_VERSION  # noqa: F401 - re-exported
 from ..errors import ConfigError
 from . import rules
 from .schema import SchemaViolation, validator
-
-OCI_VERSION = "1.3.0"
 
 
 class Spec:
