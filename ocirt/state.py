@@ -10,10 +10,14 @@ import os
 
 from . import jsonio
 
-from .errors import ExistsError, InvalidIdError, NotFoundError
+from .errors import ExistsError, InvalidIdError, NotFoundError, OcirtError
 
 STATE_FILE = "state.json"
 START_SOCKET = "start.sock"
+
+
+class StateRootError(OcirtError):
+    """The state root cannot be written (read-only, full, no permission)."""
 
 
 def default_root():
@@ -119,11 +123,13 @@ class StateStore:
     def new(self, container_id):
         """Make and lock the directory of a new container; ExistsError if taken."""
         path = self.path(container_id)
-        os.makedirs(self.root, mode=0o700, exist_ok=True)
         try:
+            os.makedirs(self.root, mode=0o700, exist_ok=True)
             os.mkdir(path, 0o700)
         except FileExistsError:
             raise ExistsError(container_id) from None
+        except OSError as e:
+            raise StateRootError(f"state root {self.root}: cannot create {container_id}: {e.strerror}") from None
         return ContainerDir(path, self._lock(path, container_id))
 
     def open(self, container_id):

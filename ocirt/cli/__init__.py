@@ -104,6 +104,13 @@ def main(argv=None):
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # noqa: BLE001 - one line for the user, the traceback with --debug
+        if ctx is not None and ctx.debug:
+            raise
+        where = f"{e.filename}: " if isinstance(e, OSError) and e.filename else ""
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else f"{type(e).__name__}: {e}"
+        _report(f"{where}{reason} (run with --debug for details)", ctx)
+        return 1
 
 
 def _report(message, ctx):
