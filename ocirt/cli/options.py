@@ -9,10 +9,12 @@ from ..errors import UsageError
 
 
 class Option:
-    def __init__(self, name, *aliases, value=False, default=None, help=""):
+    def __init__(self, name, *aliases, value=False, default=None, multiple=False, help=""):
+        """multiple: the option may repeat; its value is the list of them."""
         self.names = (name,) + aliases
         self.dest = name.lstrip("-").replace("-", "_")
-        self.value = value
+        self.value = value or multiple
+        self.multiple = multiple
         self.default = default if value else False
         self.help = help
 
@@ -37,7 +39,7 @@ def parse(options, argv, stop_at_positional=False):
             by_name[name] = opt
             if name.startswith("--"):
                 by_name[name[1:]] = opt  # -bundle, as urfave/cli accepts
-    values = {opt.dest: opt.default for opt in options}
+    values = {opt.dest: [] if opt.multiple else opt.default for opt in options}
     positional = []
     i = 0
     while i < len(argv):
@@ -58,19 +60,26 @@ def parse(options, argv, stop_at_positional=False):
             raise UsageError(f"unknown option {name}")
         if not opt.value:
             values[opt.dest] = _bool(inline, name) if eq else True
-        elif eq:
-            values[opt.dest] = inline
+            continue
+        if eq:
+            value = inline
         elif i < len(argv):
-            values[opt.dest] = argv[i]
+            value = argv[i]
             i += 1
         else:
             raise UsageError(f"{name} needs a value")
+        if opt.multiple:
+            values[opt.dest].append(value)
+        else:
+            values[opt.dest] = value
     return values, positional
 
 
-def parse_command(usage, options, argv, nargs):
-    """Parse a command's argv; nargs is (min, max) positional arguments."""
-    values, positional = parse(options + [HELP], argv)
+def parse_command(usage, options, argv, nargs, stop_at_positional=False):
+    """Parse a command's argv; nargs is (min, max) positional arguments.
+    stop_at_positional: flags end at the first argument (exec's command has
+    flags of its own)."""
+    values, positional = parse(options + [HELP], argv, stop_at_positional)
     if values["help"]:
         lines = [f"usage: {usage}", ""] + [o.help_line() for o in options + [HELP]]
         print("\n".join(lines))

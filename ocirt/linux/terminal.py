@@ -27,7 +27,9 @@ def connect_console_socket(path):
     return sock
 
 
-def setup_console(console_sock, size, uid, gid):
+def setup_console(console_sock, size, uid, gid, bind_console=True):
+    """bind_console: also bind the pty onto /dev/console (the init's console;
+    an exec'd process gets a pty of its own and leaves /dev/console alone)."""
     master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     try:
         fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
@@ -37,15 +39,8 @@ def setup_console(console_sock, size, uid, gid):
         if size:
             fcntl.ioctl(slave, TIOCSWINSZ, struct.pack("HHHH", size.get("height", 0), size.get("width", 0), 0, 0))
         os.fchown(slave, uid, gid)
-        root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            console = create_in_root(root_fd, "/dev/console", want_dir=False)
-        finally:
-            os.close(root_fd)
-        try:
-            sc.mount(fd_path(slave), fd_path(console), None, sc.MS_BIND)
-        finally:
-            os.close(console)
+        if bind_console:
+            _bind_dev_console(slave)
         socket.send_fds(console_sock, [f"/dev/pts/{number}".encode()], [master])
     finally:
         os.close(master)
@@ -53,3 +48,15 @@ def setup_console(console_sock, size, uid, gid):
     for fd in (0, 1, 2):
         os.dup2(slave, fd)
     os.close(slave)
+
+
+def _bind_dev_console(slave):
+    root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        console = create_in_root(root_fd, "/dev/console", want_dir=False)
+    finally:
+        os.close(root_fd)
+    try:
+        sc.mount(fd_path(slave), fd_path(console), None, sc.MS_BIND)
+    finally:
+        os.close(console)

@@ -1,13 +1,17 @@
-"""Preparing process.* for execve inside the container: rlimits, user and
-groups, environment, working directory and the PATH lookup of args[0].
+"""Preparing process.* for execve inside the container: rlimits, capabilities,
+user and groups, environment, working directory, the PATH lookup of args[0],
+no_new_privs, seccomp, signal dispositions. Shared by the container's init and
+by exec.
 
 Runs after the root switch, when the host's Python library is out of view:
 only modules imported at the top of this file may be used."""
 
 import os
 import resource
+import signal
 
-DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+from ..linux import syscalls as sc
+from ..linux.capabilities import CapabilityPlan
 
 
 class ExecNotFound(Exception):
@@ -77,3 +81,66 @@ def enter_cwd(cwd):
         here = ""
     if not here.startswith("/"):
         raise OSError(1, f"process.cwd {cwd} is outside the container")
+
+
+class ProcessPlan:
+    """What is computed before the root switch (capability numbers, the
+    seccomp filter), then applied in two steps: prepare() before the process
+    is reported ready, exec() when it may run."""
+
+    def __init__(self, proc, seccomp_config=None, extra_env=(), warn=lambda text: None):
+        self.proc = proc
+        self.extra_env = list(extra_env)
+        self.caps = CapabilityPlan(proc["capabilities"], warn) if "capabilities" in proc else None
+        self.seccomp = None
+        if seccomp_config is not None:
+            from ..linux import seccomp  # only configs with seccomp pay for libseccomp
+            self.seccomp = seccomp.build(seccomp_config, warn)
+        self.path = None
+        self.env = None
+
+    def prepare(self):
+        """rlimits, umask, capabilities, user, cwd and the program's path.
+        Without noNewPrivileges the filter goes in now, while we still hold
+        CAP_SYS_ADMIN to load it (runc's order); else at exec."""
+        proc, user = self.proc, self.proc["user"]
+        apply_rlimits(proc.get("rlimits", []))
+        os.umask(user.get("umask", 0o022))
+        if self.caps:
+            self.caps.drop_bounding()
+        if self.seccomp is not None and not proc.get("noNewPrivileges"):
+            self._load_seccomp()
+        switch_user(user)
+        if self.caps:
+            self.caps.apply()
+        sc.set_dumpable(False)  # a uid change resets it to suid_dumpable; be explicit
+        enter_cwd(proc["cwd"])
+        self.env = environment(proc) + self.extra_env
+        self.path = find_executable(proc["args"][0], self.env)
+
+    def exec(self):
+        """no_new_privs, the filter, clean signals, execve. Returns only if
+        execve failed, with its OSError."""
+        if self.proc.get("noNewPrivileges"):
+            sc.set_no_new_privs()
+            if self.seccomp is not None:
+                self._load_seccomp()
+        default_signals()
+        try:
+            os.execve(self.path, self.proc["args"], dict(e.split("=", 1) for e in self.env))
+        except OSError as e:
+            return e
+
+    def _load_seccomp(self):
+        self.seccomp.load()
+        self.seccomp = None
+
+
+def default_signals():
+    """An ignored signal stays ignored across exec: Python ignores SIGPIPE and
+    SIGXFSZ, and a caller may ignore more. The program starts as from a clean
+    exec, with every disposition default and nothing blocked."""
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())

@@ -18,7 +18,9 @@ FORWARDED = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signa
 class Supervisor:
     """Install before `start` so that no signal is lost; then wait()."""
 
-    def __init__(self, pid, master_fd=None):
+    def __init__(self, pid=None, master_fd=None):
+        """pid and master may be set later, before wait(); signals that come
+        before the pid is known are dropped."""
         self.pid = pid
         self.master = master_fd
         self._rfd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -75,7 +77,7 @@ class Supervisor:
                     watched.remove(self.master)
 
     def _forward(self, signo):
-        if signo == signal.SIGCHLD:
+        if signo == signal.SIGCHLD or self.pid is None:
             return
         if signo == signal.SIGWINCH and self.master is not None:
             self._copy_window_size()

@@ -59,6 +59,18 @@ def _number(text):
     return int(value) if value.is_integer() else value
 
 
+def validate_process(process, file="process.json"):
+    """A runtime-spec Process on its own (exec --process): schema and rules."""
+    try:
+        validator("config.schema.json", "Process").validate(process)
+    except SchemaViolation as e:
+        raise ConfigError(e.path, e.message, file=file) from None
+    try:
+        rules.check_process(process)
+    except ConfigError as e:
+        raise ConfigError(e.path.replace("process.", "", 1), e.rule, file=file) from None
+
+
 def parse(data, file="config.json"):
     """bytes of config.json -> a document. Strict: UTF-8 only (no BOM, no
     UTF-16), no NaN or Infinity, and absurd nesting is an error, not a crash."""

@@ -48,3 +48,30 @@ def default_config(args=None, terminal=True):
             "readonlyPaths": list(_READONLY),
         },
     }
+
+
+def rootless_config(uid, gid, args=None, terminal=True):
+    """The default config for an unprivileged user (`ocirt spec --rootless`):
+    a user namespace mapping the user's own ids to root, no network or cgroup
+    namespace (an unprivileged user cannot set them up usefully), /sys bound
+    from the host (mounting sysfs needs a network namespace of our own), and
+    devpts without the gid=5 it could not map."""
+    config = default_config(args, terminal)
+    linux = config["linux"]
+    linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] not in ("network", "cgroup")]
+    linux["namespaces"].append({"type": "user"})
+    linux["uidMappings"] = [{"containerID": 0, "hostID": uid, "size": 1}]
+    linux["gidMappings"] = [{"containerID": 0, "hostID": gid, "size": 1}]
+    linux.pop("resources", None)
+    mounts = []
+    for mount in config["mounts"]:
+        if mount["destination"] == "/sys":
+            mount = {"destination": "/sys", "type": "none", "source": "/sys",
+                     "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}
+        elif mount["destination"] == "/sys/fs/cgroup":
+            continue
+        elif mount["type"] == "devpts":
+            mount = dict(mount, options=[o for o in mount["options"] if o != "gid=5"])
+        mounts.append(mount)
+    config["mounts"] = mounts
+    return config

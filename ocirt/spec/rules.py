@@ -17,7 +17,7 @@ def check(config):
     """Check a schema-valid config.json document for creating a container."""
     if not config["ociVersion"].startswith("1."):
         raise ConfigError("ociVersion", f"must be a 1.x version of the runtime-spec {_got(config['ociVersion'])}")
-    _check_process(config.get("process"))
+    check_process(config.get("process"))
     linux = config.get("linux", {})
     kinds = _check_namespaces(linux.get("namespaces", []))
     for field in ("hostname", "domainname"):
@@ -33,7 +33,7 @@ def check(config):
             raise ConfigError(f"mounts[{i}].destination", "must not be empty")
 
 
-def _check_process(process):
+def check_process(process):
     if process is None:
         raise ConfigError("process", "is required to create a container")
     if not process.get("args"):

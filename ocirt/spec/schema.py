@@ -274,8 +274,13 @@ def load_schema(name):
         return json.loads(f.read())
 
 
-def validator(name):
-    """The compiled validator of schemas/<name>, built once per process."""
-    if name not in _cache:
-        _cache[name] = Validator(load_schema(name))
-    return _cache[name]
+def validator(name, definition=None):
+    """The compiled validator of schemas/<name> (or of one of its $defs),
+    built once per process."""
+    key = (name, definition)
+    if key not in _cache:
+        schema = load_schema(name)
+        if definition is not None:
+            schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
+        _cache[key] = Validator(schema)
+    return _cache[key]

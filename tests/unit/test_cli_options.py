@@ -26,6 +26,13 @@ def test_parse(argv, bundle, detach, rest):
     assert (values["bundle"], values["detach"], positional) == (bundle, detach, rest)
 
 
+def test_repeated_option_collects_values():
+    opts = [Option("--env", "-e", multiple=True), Option("--tty", "-t")]
+    values, positional = parse(opts, ["-e", "A=1", "--env=B=2", "-t", "id"])
+    assert values == {"env": ["A=1", "B=2"], "tty": True} and positional == ["id"]
+    assert parse(opts, [])[0]["env"] == []
+
+
 def test_stop_at_positional_keeps_the_rest():
     values, positional = parse(OPTS, ["-d", "create", "--bundle", "x"], stop_at_positional=True)
     assert values["detach"] and positional == ["create", "--bundle", "x"]

@@ -1,0 +1,165 @@
+"""Running another process in a running container (`ocirt exec`).
+
+  runtime (P) --fork--> C: joins the container's cgroup, then all its
+                        namespaces at once via setns(pidfd), forks G, exits
+              G: in the container's pid namespace: console, process.*,
+                 execve. Non-dumpable until execve, like the init.
+P is a child subreaper: G is re-parented to it, so an attached exec can wait
+for it; a detached one returns as soon as G has exec'd (EOF on the channel,
+which is close-on-exec) and G is re-parented to P's own reaper (conmon, the
+shim).
+"""
+
+import os
+import socket
+
+from ..errors import RuntimeFailure
+from ..linux import namespaces, syscalls as sc
+from ..linux.terminal import connect_console_socket, setup_console
+from . import sync
+from .process import ProcessPlan
+
+# All the namespace kinds a container may have, as /proc/PID/ns names.
+_NS_FILES = (("user", "user"), ("mnt", "mount"), ("pid", "pid"), ("net", "network"),
+             ("ipc", "ipc"), ("uts", "uts"), ("cgroup", "cgroup"), ("time", "time"))
+
+
+class ExecRequest:
+    def __init__(self, pidfd, init_pid, placement, process, seccomp=None, console_socket=None,
+                 preserve_fds=0, warn=None):
+        self.pidfd = pidfd
+        self.init_pid = init_pid
+        self.placement = placement
+        self.process = process
+        self.seccomp = seccomp
+        self.console_socket = console_socket
+        self.preserve_fds = preserve_fds
+        self.warn = warn or (lambda text: None)
+
+
+def namespace_flags(pid):
+    """The clone flags of the namespaces in which pid differs from us: setns
+    refuses to "join" the user namespace we are already in."""
+    flags = 0
+    for name, kind in _NS_FILES:
+        try:
+            theirs = os.stat(f"/proc/{pid}/ns/{name}")
+            ours = os.stat(f"/proc/self/ns/{name}")
+        except FileNotFoundError:
+            continue  # a kind this kernel lacks
+        if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino):
+            flags |= namespaces.CLONE_FLAGS[kind]
+    return flags
+
+
+def launch(req):
+    """Start the process; returns its host pid once it has exec'd."""
+    flags = namespace_flags(req.init_pid)
+    console = None
+    if req.process.get("terminal"):
+        if not req.console_socket:
+            raise RuntimeFailure("process.terminal is true: --console-socket is required")
+        if isinstance(req.console_socket, socket.socket):
+            console = req.console_socket
+        else:
+            try:
+                console = connect_console_socket(req.console_socket)
+            except OSError as e:
+                raise RuntimeFailure(f"--console-socket {req.console_socket}: {e.strerror}") from None
+    fds = list(range(3, 3 + req.preserve_fds))
+    for fd in fds:
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise RuntimeFailure(f"--preserve-fds: fd {fd} is not open") from None
+    # Built here, before the fork: capabilities and the filter are computed
+    # while this process still sees the host's libraries.
+    plan = ProcessPlan(req.process, req.seccomp, warn=req.warn)
+    parent_end, child_end = sync.pair()
+    sc.set_child_subreaper()
+    stage1 = os.fork()
+    if stage1 == 0:
+        parent_end.close()
+        _stage1(req, flags, plan, fds, child_end, console)
+    child_end.close()
+    if console is not None:
+        console.close()
+    return _await_exec(parent_end, stage1, req.warn)
+
+
+def _stage1(req, flags, plan, fds, channel, console):
+    """In the first child. Never returns."""
+    try:
+        sc.set_dumpable(False)
+        sc.close_range_cloexec(3 + len(fds))
+        req.placement.enter()
+        sc.setns(req.pidfd, flags)
+        os.close(req.pidfd)
+        pid = os.fork()
+        if pid == 0:
+            _run(plan, fds, channel, console)
+        sync.send(channel, pid=pid)
+        os._exit(0)
+    except BaseException as e:  # noqa: BLE001 - reported to the runtime
+        try:
+            sync.send(channel, error=_describe(e))
+        finally:
+            os._exit(1)
+
+
+def _run(plan, fds, channel, console):
+    """In the container: becomes the user's process. Never returns."""
+    try:
+        os.setsid()
+        proc = plan.proc
+        if console is not None:
+            user = proc["user"]
+            setup_console(console, proc.get("consoleSize"), user.get("uid", 0), user.get("gid", 0),
+                          bind_console=False)
+            console.close()
+        plan.prepare()
+        for fd in fds:
+            os.set_inheritable(fd, True)
+        error = plan.exec()
+        sync.send(channel, error=f"exec {proc['args'][0]}: {error.strerror}")
+    except BaseException as e:  # noqa: BLE001 - everything goes back to the runtime
+        try:
+            sync.send(channel, error=_describe(e))
+        except OSError:
+            pass
+    os._exit(127)
+
+
+def _describe(e):
+    return (e.strerror if isinstance(e, OSError) and e.strerror else str(e)) or type(e).__name__
+
+
+def _await_exec(channel, stage1, warn):
+    """The new process's pid, once it has exec'd (EOF with no error)."""
+    pid = None
+    try:
+        while True:
+            message = sync.receive(channel)
+            if message is None:
+                if pid is None:
+                    raise RuntimeFailure("exec: the process exited before it started")
+                return pid
+            if "warning" in message:
+                warn(message["warning"])
+            elif "error" in message:
+                raise RuntimeFailure(message["error"])
+            elif "pid" in message:
+                pid = message["pid"]
+                os.waitpid(stage1, 0)
+                stage1 = None
+    except BaseException:
+        if stage1 is not None:
+            os.waitpid(stage1, 0)
+        if pid is not None:
+            try:
+                os.waitpid(pid, 0)  # it exits on its own after reporting the error
+            except ChildProcessError:
+                pass
+        raise
+    finally:
+        channel.close()
