@@ -154,3 +154,181 @@ def openat2(dirfd, path, flags, resolve, mode=0):
     fd = _syscall(_NR["openat2"], ctypes.c_int(dirfd), _b(path), ctypes.byref(how),
                   ctypes.c_size_t(ctypes.sizeof(how)))
     return _check(fd, f"openat2 {path}")
+
+
+# bpf(2): just what a cgroup v2 device filter needs.
+_NR_BPF = {"x86_64": 321, "aarch64": 280}[os.uname().machine]
+BPF_PROG_LOAD = 5
+BPF_PROG_ATTACH = 8
+BPF_PROG_DETACH = 9
+BPF_PROG_GET_FD_BY_ID = 13
+BPF_PROG_QUERY = 16
+BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_CGROUP_DEVICE = 6
+BPF_F_ALLOW_MULTI = 2
+
+
+class _BpfProgLoadAttr(ctypes.Structure):
+    _fields_ = [("prog_type", ctypes.c_uint32), ("insn_cnt", ctypes.c_uint32),
+                ("insns", ctypes.c_uint64), ("license", ctypes.c_uint64),
+                ("log_level", ctypes.c_uint32), ("log_size", ctypes.c_uint32),
+                ("log_buf", ctypes.c_uint64), ("kern_version", ctypes.c_uint32),
+                ("prog_flags", ctypes.c_uint32), ("prog_name", ctypes.c_char * 16),
+                ("prog_ifindex", ctypes.c_uint32), ("expected_attach_type", ctypes.c_uint32)]
+
+
+class _BpfAttachAttr(ctypes.Structure):
+    _fields_ = [("target_fd", ctypes.c_uint32), ("attach_bpf_fd", ctypes.c_uint32),
+                ("attach_type", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32),
+                ("replace_bpf_fd", ctypes.c_uint32)]
+
+
+class _BpfQueryAttr(ctypes.Structure):
+    _fields_ = [("target_fd", ctypes.c_uint32), ("attach_type", ctypes.c_uint32),
+                ("query_flags", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32),
+                ("prog_ids", ctypes.c_uint64), ("prog_cnt", ctypes.c_uint32),
+                ("_pad", ctypes.c_uint32)]
+
+
+class _BpfGetFdAttr(ctypes.Structure):
+    _fields_ = [("prog_id", ctypes.c_uint32), ("next_id", ctypes.c_uint32),
+                ("open_flags", ctypes.c_uint32)]
+
+
+def _bpf(cmd, attr):
+    return _syscall(_NR_BPF, ctypes.c_int(cmd), ctypes.byref(attr),
+                    ctypes.c_uint(ctypes.sizeof(attr)))
+
+
+def bpf_prog_load(prog_type, insns, license="GPL", name=b"", expected_attach_type=0):
+    """Load a program (insns: the raw struct bpf_insn bytes); returns its fd
+    (close-on-exec). A rejected program's error carries the verifier's log."""
+    code = ctypes.create_string_buffer(bytes(insns), len(insns))
+    lic = ctypes.create_string_buffer(license.encode())
+    attr = _BpfProgLoadAttr(prog_type=prog_type, insn_cnt=len(insns) // 8,
+                            insns=ctypes.addressof(code), license=ctypes.addressof(lic),
+                            prog_name=name[:15], expected_attach_type=expected_attach_type)
+    fd = _bpf(BPF_PROG_LOAD, attr)
+    if fd >= 0:
+        return fd
+    err = ctypes.get_errno()
+    log = ctypes.create_string_buffer(65536)
+    attr.log_level, attr.log_size, attr.log_buf = 1, len(log), ctypes.addressof(log)
+    fd = _bpf(BPF_PROG_LOAD, attr)  # again, only to get the verifier's words
+    if fd >= 0:
+        return fd
+    detail = log.value.decode(errors="replace").strip().replace("\n", "; ")[-300:]
+    raise OSError(err, f"bpf(BPF_PROG_LOAD): {os.strerror(err)}" + (f" ({detail})" if detail else ""))
+
+
+def bpf_prog_attach(target_fd, prog_fd, attach_type, flags=0):
+    attr = _BpfAttachAttr(target_fd=target_fd, attach_bpf_fd=prog_fd,
+                          attach_type=attach_type, attach_flags=flags)
+    _check(_bpf(BPF_PROG_ATTACH, attr), "bpf(BPF_PROG_ATTACH)")
+
+
+def bpf_prog_detach(target_fd, prog_fd, attach_type):
+    attr = _BpfAttachAttr(target_fd=target_fd, attach_bpf_fd=prog_fd, attach_type=attach_type)
+    _check(_bpf(BPF_PROG_DETACH, attr), "bpf(BPF_PROG_DETACH)")
+
+
+def bpf_prog_query(target_fd, attach_type, max_progs=64):
+    """The ids of the programs attached directly to target_fd."""
+    ids = (ctypes.c_uint32 * max_progs)()
+    attr = _BpfQueryAttr(target_fd=target_fd, attach_type=attach_type,
+                         prog_ids=ctypes.addressof(ids), prog_cnt=max_progs)
+    _check(_bpf(BPF_PROG_QUERY, attr), "bpf(BPF_PROG_QUERY)")
+    return list(ids[:attr.prog_cnt])
+
+
+def bpf_prog_get_fd_by_id(prog_id):
+    attr = _BpfGetFdAttr(prog_id=prog_id)
+    return _check(_bpf(BPF_PROG_GET_FD_BY_ID, attr), f"bpf(BPF_PROG_GET_FD_BY_ID {prog_id})")
+
+
+# --- The new mount API (Linux 5.2+, mount_setattr 5.12+) -------------------
+# Mounts are built detached, behind a file descriptor, and attached with
+# move_mount onto an fd that was checked: no path is looked up twice.
+_NR.update({"open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
+            "fsmount": 432, "mount_setattr": 442})
+
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+
+MOVE_MOUNT_F_EMPTY_PATH = 0x04
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+
+FSOPEN_CLOEXEC = 1
+FSMOUNT_CLOEXEC = 1
+FSCONFIG_SET_FLAG = 0
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_IDMAP = 0x100000
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+
+
+def open_tree(dirfd, path, flags):
+    """A new fd on the mount at path; with OPEN_TREE_CLONE a detached copy
+    (a bind mount not attached anywhere yet; AT_RECURSIVE copies submounts)."""
+    fd = _syscall(_NR["open_tree"], ctypes.c_int(dirfd), _b(path), ctypes.c_uint(flags | OPEN_TREE_CLOEXEC))
+    return _check(fd, f"open_tree {path or f'fd {dirfd}'}")
+
+
+def move_mount(from_fd, to_fd):
+    """Attach the mount behind from_fd onto the object behind to_fd."""
+    _check(_syscall(_NR["move_mount"], ctypes.c_int(from_fd), b"", ctypes.c_int(to_fd), b"",
+                    ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)), "move_mount")
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def mount_setattr(fd, attr_set=0, attr_clr=0, propagation=0, userns_fd=0, recursive=False):
+    """Change the attributes of the mount behind fd (and below it if
+    recursive). Flags not named in attr_set/attr_clr are kept as they are."""
+    attr = _MountAttr(attr_set, attr_clr, propagation, userns_fd)
+    flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    _check(_syscall(_NR["mount_setattr"], ctypes.c_int(fd), b"", ctypes.c_uint(flags),
+                    ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr))), "mount_setattr")
+
+
+def fsopen(fstype):
+    return _check(_syscall(_NR["fsopen"], _b(fstype), ctypes.c_uint(FSOPEN_CLOEXEC)), f"fsopen {fstype}")
+
+
+def fsconfig(fs_fd, cmd, key=None, value=None):
+    _check(_syscall(_NR["fsconfig"], ctypes.c_int(fs_fd), ctypes.c_uint(cmd), _b(key), _b(value),
+                    ctypes.c_int(0)), f"fsconfig {key or 'create'}" + (f"={value}" if value else ""))
+
+
+def fsmount(fs_fd, attr_flags=0):
+    return _check(_syscall(_NR["fsmount"], ctypes.c_int(fs_fd), ctypes.c_uint(FSMOUNT_CLOEXEC),
+                           ctypes.c_uint(attr_flags)), "fsmount")
+
+
+class _Statfs(ctypes.Structure):
+    # struct statfs on 64-bit Linux: f_type comes first; the rest is not read.
+    _fields_ = [("f_type", ctypes.c_long), ("rest", ctypes.c_byte * 112)]
+
+
+def fstatfs_type(fd):
+    """The filesystem magic number (f_type) of the file behind fd."""
+    buf = _Statfs()
+    _check(_libc.fstatfs(ctypes.c_int(fd), ctypes.byref(buf)), f"fstatfs fd {fd}")
+    return buf.f_type & 0xFFFFFFFF

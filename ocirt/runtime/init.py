@@ -57,20 +57,28 @@ def _exec(cfg, channel, listener, console):
     os.setsid()
     caps = CapabilityPlan(proc.get("capabilities", {}), _warn(channel)) \
         if "capabilities" in proc else None
-    rootfs.prepare(spec.rootfs, spec.mounts, spec.bundle, spec.linux.get("devices", []))
-    rootfs.switch_root(spec.rootfs, cfg.no_pivot)
-    rootfs.set_root_propagation(spec.linux.get("rootfsPropagation"))
-    if proc.get("terminal"):
-        setup_console(console, proc.get("consoleSize"), user.get("uid", 0), user.get("gid", 0))
-        console.close()
-    rootfs.mask_paths(spec.linux.get("maskedPaths", []))
-    rootfs.readonly_paths(spec.linux.get("readonlyPaths", []))
-    if spec.hostname:
-        sc.sethostname(spec.hostname)
-    if spec.domainname:
-        sc.setdomainname(spec.domainname)
-    if spec.root_readonly:
-        rootfs.readonly_root()
+    linux = spec.linux
+    session = rootfs.Session()
+    try:
+        rootfs.check_sysctl(linux.get("sysctl", {}), spec.namespaces)
+        rootfs.prepare(session, spec.rootfs, spec.mounts, spec.bundle, linux.get("devices", []),
+                       linux.get("rootfsPropagation"))
+        rootfs.apply_sysctl(session, linux.get("sysctl", {}))
+        rootfs.switch_root(spec.rootfs, cfg.no_pivot)
+        rootfs.set_root_propagation(linux.get("rootfsPropagation"))
+        if proc.get("terminal"):
+            setup_console(console, proc.get("consoleSize"), user.get("uid", 0), user.get("gid", 0))
+            console.close()
+        rootfs.mask_paths(linux.get("maskedPaths", []))
+        rootfs.readonly_paths(linux.get("readonlyPaths", []))
+        if spec.hostname:
+            sc.sethostname(spec.hostname)
+        if spec.domainname:
+            sc.setdomainname(spec.domainname)
+        # Read-only last; and no fd of ours is left open past this point.
+        session.finish(spec.root_readonly)
+    finally:
+        session.close()
     process.apply_rlimits(proc.get("rlimits", []))
     if "umask" in user:
         os.umask(user["umask"])
