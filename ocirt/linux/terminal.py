@@ -2,13 +2,15 @@
 its master sent to the caller's console socket, its slave made the process's
 controlling terminal and stdio and bound onto /dev/console."""
 
+import errno
 import fcntl
 import os
 import socket
+import stat
 import struct
 
-from . import syscalls as sc
-from .paths import create_in_root, fd_path
+from . import mountapi
+from .paths import mkdirs_in_root
 
 TIOCSPTLCK = 0x40045431
 TIOCGPTN = 0x80045430
@@ -51,12 +53,27 @@ def setup_console(console_sock, size, uid, gid, bind_console=True):
 
 
 def _bind_dev_console(slave):
+    """Bind the pty onto /dev/console from fd to fd: no path the container
+    controls is looked up for either side (CVE-2025-52565)."""
     root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        console = create_in_root(root_fd, "/dev/console", want_dir=False)
+        dev_fd = mkdirs_in_root(root_fd, "/dev")
     finally:
         os.close(root_fd)
     try:
-        sc.mount(fd_path(slave), fd_path(console), None, sc.MS_BIND)
+        try:
+            st = os.stat("console", dir_fd=dev_fd, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                raise OSError(errno.ELOOP, "/dev/console is a symlink, refusing to bind the console there")
+        except FileNotFoundError:
+            os.close(os.open("console", os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             0o600, dir_fd=dev_fd))
+        console = os.open("console", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dev_fd)
     finally:
+        os.close(dev_fd)
+    tree = mountapi.clone_fd(slave)
+    try:
+        mountapi.attach(tree, console)
+    finally:
+        os.close(tree)
         os.close(console)
