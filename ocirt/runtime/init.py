@@ -11,14 +11,13 @@ str() only (traceback formatting would import modules).
 """
 
 import os
-import signal
 import socket
 import struct
 
 from ..linux import rootfs, syscalls as sc
-from ..linux.capabilities import CapabilityPlan
 from ..linux.terminal import setup_console
-from . import process, sync
+from . import sync
+from .process import ProcessPlan
 
 _PEERCRED = struct.Struct("3i")
 
@@ -55,9 +54,10 @@ def _exec(cfg, channel, listener, console):
     proc = spec.process
     user = proc["user"]
     os.setsid()
-    caps = CapabilityPlan(proc.get("capabilities", {}), _warn(channel)) \
-        if "capabilities" in proc else None
     linux = spec.linux
+    # Capabilities and the seccomp filter are computed now, while the host's
+    # libraries are in view.
+    plan = ProcessPlan(proc, linux.get("seccomp"), cfg.extra_env, _warn(channel))
     session = rootfs.Session()
     try:
         rootfs.check_sysctl(linux.get("sysctl", {}), spec.namespaces)
@@ -79,43 +79,15 @@ def _exec(cfg, channel, listener, console):
         session.finish(spec.root_readonly)
     finally:
         session.close()
-    process.apply_rlimits(proc.get("rlimits", []))
-    if "umask" in user:
-        os.umask(user["umask"])
-    else:
-        os.umask(0o022)
-    if caps:
-        caps.drop_bounding()
-    process.switch_user(user)
-    if caps:
-        caps.apply()
-    sc.set_dumpable(False)  # a uid change resets it to suid_dumpable; be explicit
-    process.enter_cwd(proc["cwd"])
-    env = process.environment(proc) + cfg.extra_env
-    path = process.find_executable(proc["args"][0], env)
+    plan.prepare()
     for fd in cfg.preserved_fds:
         os.set_inheritable(fd, True)
     sync.send(channel, created=True)
     channel.close()
     conn = _wait_for_start(listener, cfg.owner_uid)
-    if proc.get("noNewPrivileges"):
-        sc.set_no_new_privs()
-    _default_signals()
-    try:
-        os.execve(path, proc["args"], dict(e.split("=", 1) for e in env))
-    except OSError as e:
-        conn.send(f"exec {proc['args'][0]}: {e.strerror}".encode())
+    error = plan.exec()
+    conn.send(f"exec {proc['args'][0]}: {error.strerror}".encode())
     os._exit(127)
-
-
-def _default_signals():
-    """An ignored signal stays ignored across exec: Python ignores SIGPIPE and
-    SIGXFSZ, and a caller may ignore more. The program starts as from a clean
-    exec, with every disposition default and nothing blocked."""
-    for sig in signal.valid_signals():
-        if sig not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(sig) == signal.SIG_IGN:
-            signal.signal(sig, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, ())
 
 
 def _wait_for_start(listener, owner_uid):
