@@ -16,9 +16,11 @@ _syscall.restype = ctypes.c_long
 # x86_64 and aarch64 share these numbers (the "generic" table for new calls).
 _NR = {
     "x86_64": {"pivot_root": 155, "close_range": 436, "openat2": 437,
-               "setns": 308, "unshare": 272},
+               "setns": 308, "unshare": 272, "sched_setattr": 314, "ioprio_set": 251,
+               "set_mempolicy": 238, "keyctl": 250},
     "aarch64": {"pivot_root": 41, "close_range": 436, "openat2": 437,
-                "setns": 268, "unshare": 97},
+                "setns": 268, "unshare": 97, "sched_setattr": 274, "ioprio_set": 30,
+                "set_mempolicy": 237, "keyctl": 219},
 }[os.uname().machine]
 
 # clone(2) namespace flags
@@ -332,3 +334,47 @@ def fstatfs_type(fd):
     buf = _Statfs()
     _check(_libc.fstatfs(ctypes.c_int(fd), ctypes.byref(buf)), f"fstatfs fd {fd}")
     return buf.f_type & 0xFFFFFFFF
+
+
+# -- process attributes: personality, scheduling, I/O priority, NUMA, keyrings
+
+def personality(persona):
+    _libc.personality.restype = ctypes.c_int
+    _check(_libc.personality(ctypes.c_ulong(persona)), "personality")
+
+
+class _SchedAttr(ctypes.Structure):
+    _fields_ = [("size", ctypes.c_uint32), ("sched_policy", ctypes.c_uint32),
+                ("sched_flags", ctypes.c_uint64), ("sched_nice", ctypes.c_int32),
+                ("sched_priority", ctypes.c_uint32), ("sched_runtime", ctypes.c_uint64),
+                ("sched_deadline", ctypes.c_uint64), ("sched_period", ctypes.c_uint64),
+                ("sched_util_min", ctypes.c_uint32), ("sched_util_max", ctypes.c_uint32)]
+
+
+def sched_setattr(policy, flags=0, nice=0, priority=0, runtime=0, deadline=0, period=0):
+    attr = _SchedAttr(ctypes.sizeof(_SchedAttr), policy, flags, nice, priority, runtime, deadline, period, 0, 0)
+    _check(_syscall(_NR["sched_setattr"], ctypes.c_int(0), ctypes.byref(attr), ctypes.c_uint(0)),
+           "sched_setattr")
+
+
+def ioprio_set(io_class, level):
+    IOPRIO_WHO_PROCESS = 1
+    _check(_syscall(_NR["ioprio_set"], ctypes.c_int(IOPRIO_WHO_PROCESS), ctypes.c_int(0),
+                    ctypes.c_int((io_class << 13) | level)), "ioprio_set")
+
+
+def set_mempolicy(mode, nodes):
+    """nodes: node numbers; the mask is as long as the highest one needs."""
+    maxnode = (max(nodes) + 1) if nodes else 0
+    words = (maxnode + 63) // 64 or 1
+    mask = (ctypes.c_ulong * words)()
+    for node in nodes:
+        mask[node // 64] |= 1 << (node % 64)
+    _check(_syscall(_NR["set_mempolicy"], ctypes.c_int(mode), mask if nodes else None,
+                    ctypes.c_ulong(maxnode + 1 if nodes else 0)), "set_mempolicy")
+
+
+def join_session_keyring(name):
+    KEYCTL_JOIN_SESSION_KEYRING = 1
+    return _check(_syscall(_NR["keyctl"], ctypes.c_int(KEYCTL_JOIN_SESSION_KEYRING), _b(name)),
+                  "keyctl(JOIN_SESSION_KEYRING)")

@@ -25,13 +25,15 @@ _NS_FILES = (("user", "user"), ("mnt", "mount"), ("pid", "pid"), ("net", "networ
 
 
 class ExecRequest:
-    def __init__(self, pidfd, init_pid, placement, process, seccomp=None, console_socket=None,
+    def __init__(self, pidfd, init_pid, placement, process, linux=None, console_socket=None,
                  preserve_fds=0, warn=None):
+        """linux: the container's linux object (seccomp, personality,
+        memoryPolicy apply to exec'd processes too)."""
         self.pidfd = pidfd
         self.init_pid = init_pid
         self.placement = placement
         self.process = process
-        self.seccomp = seccomp
+        self.linux = linux
         self.console_socket = console_socket
         self.preserve_fds = preserve_fds
         self.warn = warn or (lambda text: None)
@@ -74,7 +76,7 @@ def launch(req):
             raise RuntimeFailure(f"--preserve-fds: fd {fd} is not open") from None
     # Built here, before the fork: capabilities and the filter are computed
     # while this process still sees the host's libraries.
-    plan = ProcessPlan(req.process, req.seccomp, warn=req.warn)
+    plan = ProcessPlan(req.process, req.linux, warn=req.warn)
     parent_end, child_end = sync.pair()
     sc.set_child_subreaper()
     stage1 = os.fork()

@@ -57,7 +57,7 @@ def _exec(cfg, channel, listener, console):
     linux = spec.linux
     # Capabilities and the seccomp filter are computed now, while the host's
     # libraries are in view.
-    plan = ProcessPlan(proc, linux.get("seccomp"), cfg.extra_env, _warn(channel))
+    plan = ProcessPlan(proc, linux, cfg.extra_env, _warn(channel))
     session = rootfs.Session()
     try:
         rootfs.check_sysctl(linux.get("sysctl", {}), spec.namespaces)

@@ -10,8 +10,9 @@ import os
 import resource
 import signal
 
-from ..linux import syscalls as sc
+from ..linux import lsm, sched, syscalls as sc
 from ..linux.capabilities import CapabilityPlan
+from ..linux.procfs import PrivateProc
 
 
 class ExecNotFound(Exception):
@@ -85,25 +86,33 @@ def enter_cwd(cwd):
 
 class ProcessPlan:
     """What is computed before the root switch (capability numbers, the
-    seccomp filter), then applied in two steps: prepare() before the process
-    is reported ready, exec() when it may run."""
+    seccomp filter, the host's LSMs), then applied in two steps: prepare()
+    before the process is reported ready, exec() when it may run.
 
-    def __init__(self, proc, seccomp_config=None, extra_env=(), warn=lambda text: None):
+    linux: the config's linux object (seccomp, personality, memoryPolicy)."""
+
+    def __init__(self, proc, linux=None, extra_env=(), warn=lambda text: None):
+        linux = linux or {}
         self.proc = proc
+        self.linux = linux
         self.extra_env = list(extra_env)
+        lsm.check(proc)
         self.caps = CapabilityPlan(proc["capabilities"], warn) if "capabilities" in proc else None
         self.seccomp = None
-        if seccomp_config is not None:
+        if linux.get("seccomp") is not None:
             from ..linux import seccomp  # only configs with seccomp pay for libseccomp
-            self.seccomp = seccomp.build(seccomp_config, warn)
+            self.seccomp = seccomp.build(linux["seccomp"], warn)
         self.path = None
         self.env = None
 
     def prepare(self):
-        """rlimits, umask, capabilities, user, cwd and the program's path.
-        Without noNewPrivileges the filter goes in now, while we still hold
-        CAP_SYS_ADMIN to load it (runc's order); else at exec."""
+        """Everything up to the program's path, in the order privileges allow:
+        what needs root first (oom_score_adj, real-time scheduling, the
+        bounding set), then the user switch. Without noNewPrivileges the
+        filter goes in before the switch, while we still hold CAP_SYS_ADMIN
+        to load it (runc's order); with it, at exec."""
         proc, user = self.proc, self.proc["user"]
+        self._attributes()
         apply_rlimits(proc.get("rlimits", []))
         os.umask(user.get("umask", 0o022))
         if self.caps:
@@ -117,6 +126,25 @@ class ProcessPlan:
         enter_cwd(proc["cwd"])
         self.env = environment(proc) + self.extra_env
         self.path = find_executable(proc["args"][0], self.env)
+
+    def _attributes(self):
+        proc, linux = self.proc, self.linux
+        if "personality" in linux:
+            sched.set_personality(linux["personality"])
+        if "memoryPolicy" in linux:
+            sched.set_memory_policy(linux["memoryPolicy"])
+        if "scheduler" in proc:
+            sched.set_scheduler(proc["scheduler"])
+        if "ioPriority" in proc:
+            sched.set_io_priority(proc["ioPriority"])
+        if "oomScoreAdj" in proc or proc.get("apparmorProfile") or proc.get("selinuxLabel"):
+            private_proc = PrivateProc()
+            try:
+                if "oomScoreAdj" in proc:
+                    sched.set_oom_score_adj(private_proc, proc["oomScoreAdj"])
+                lsm.set_exec_labels(private_proc, proc)
+            finally:
+                private_proc.close()
 
     def exec(self):
         """no_new_privs, the filter, clean signals, execve. Returns only if
