@@ -3,12 +3,14 @@
 Which operation is legal in which status is decided here and only here:
 
     create -> created --start--> running --(process exits)--> stopped
+    created/running --pause--> paused --resume--> created/running
     kill: created, running, paused      delete: stopped; created (kills it);
     start: created                      running/paused only with force
+    update: created, running, paused    ps: any; events, stats: not stopped
 
 Status is derived from the kernel every time (init pid alive with the start
-time we recorded; start socket still there = not started yet), never trusted
-from a file.
+time we recorded; cgroup frozen = paused; start socket still there = not
+started yet), never trusted from a file.
 """
 
 import os
@@ -50,10 +52,12 @@ class Container:
     # -- construction ------------------------------------------------------
     @classmethod
     def create(cls, container_id, bundle, root=None, *, console_socket=None, pid_file=None,
-               no_pivot=False, preserve_fds=0):
+               no_pivot=False, preserve_fds=0, systemd_cgroup=False):
         """Create the container from the bundle and leave it in `created`.
-        On any failure nothing is left: no state, cgroup, mount or process."""
-        from .linux.cgroups import Placement
+        On any failure nothing is left: no state, cgroup, mount or process.
+        systemd_cgroup: the cgroup is a systemd scope (cgroupsPath slice:prefix:name)."""
+        from .linux.cgroups import CgroupError, Placement
+        from .linux.cgroups.manager import for_placement
         from .linux.proc import start_time
         from .runtime.launch import LaunchRequest, launch
         from .spec import OCI_VERSION, load_bundle
@@ -70,22 +74,50 @@ class Container:
             placement = None
             pid = 0
             try:
-                placement = Placement.plan(spec.linux.get("cgroupsPath", ""), container_id)
+                placement = Placement.plan(spec.linux.get("cgroupsPath", ""), container_id,
+                                           systemd=systemd_cgroup)
                 record["cgroup"] = placement.to_record()
                 cdir.write(record)  # before anything exists that delete must undo
-                placement.create()
-                record["cgroup"] = placement.to_record()
-                cdir.write(record)
+                placement.check_unused()
+                resources = spec.linux.get("resources") or {}
+                manager = for_placement(placement, log.warning)
+                # Limits are in place before the init joins the cgroup. Two
+                # things wait until it has built the rootfs and waits for
+                # start (runc sets everything then), still before any user
+                # code: the device rules, as the init mknods linux.devices
+                # that they may deny; and pids, as the fork chain needs two.
+                late = {"devices": resources.get("devices") or []}
+                if "pids" in resources:
+                    late["pids"] = resources["pids"]
+
+                def make_cgroup(stage1_pid=None):
+                    if placement.unit:  # systemd makes the scope around stage 1
+                        from .linux.cgroups.systemd import start_scope
+                        start_scope(placement.unit["slice"], placement.unit["unit"], stage1_pid,
+                                    resources, placement.is_pure_v2)
+                        placement.unit["started"] = True
+                    placement.create()
+                    record["cgroup"] = placement.to_record()
+                    cdir.write(record)
+                    manager.prepare()
+                    manager.apply({k: v for k, v in resources.items() if k not in late})
+
+                if not placement.unit:
+                    make_cgroup()
                 pid = launch(LaunchRequest(spec, cdir.fd, placement, console_socket,
-                                           no_pivot, preserve_fds, warn=log.warning))
+                                           no_pivot, preserve_fds, warn=log.warning,
+                                           enter_hook=make_cgroup if placement.unit else None))
                 record["pid"] = pid
                 record["init_start"] = start_time(pid)
+                cdir.write(record)
+                manager.apply(late)
+                record["resources"] = resources
                 cdir.write(record)
                 if pid_file:
                     write_atomic(os.path.abspath(pid_file), str(pid).encode(), 0o644)
             except BaseException as e:
                 _undo_create(cdir, placement, pid)
-                if isinstance(e, ValueError):
+                if isinstance(e, (ValueError, CgroupError)):
                     raise RuntimeFailure(str(e)) from None
                 if isinstance(e, OSError) and not isinstance(e, OcirtError):
                     raise RuntimeFailure(f"create {container_id}: {e.strerror or e}") from None
@@ -120,6 +152,8 @@ class Container:
         record = record or self._record
         if not is_alive(record.get("pid"), record.get("init_start")):
             return STOPPED
+        if _placement(record).frozen():
+            return PAUSED
         if os.path.exists(os.path.join(self._store.path(self.id), START_SOCKET)):
             return CREATED
         return RUNNING
@@ -173,18 +207,14 @@ class Container:
                 raise RuntimeFailure(b"".join(chunks).decode(errors="replace"))
 
     def kill(self, sig=signal.SIGTERM, all=False):
-        from .linux.cgroups import Placement
         from .linux.proc import open_pidfd
         with self._locked():
             status = self._status()
             if status not in _KILLABLE:
                 raise NotRunningError(self.id, status)
             if all:
-                for pid in Placement.from_record(self._record.get("cgroup")).pids():
-                    try:
-                        os.kill(pid, sig)
-                    except ProcessLookupError:
-                        pass
+                with _cgroup_errors():
+                    self._manager().signal_all(sig)
                 return
             pidfd = open_pidfd(self.pid, self._record.get("init_start"))
             if pidfd is None:
@@ -203,27 +233,160 @@ class Container:
                 raise StateError(f"cannot delete container {self.id} that is not stopped: {status}", status)
             _destroy(cdir, self._record, status)
 
+    # -- cgroup operations -----------------------------------------------------
+    def _manager(self):
+        from .linux.cgroups.manager import for_placement
+        return for_placement(_placement(self._record), log.warning)
+
+    def pause(self):
+        """Freeze every process of the container (created or running)."""
+        with self._locked():
+            status = self._status()
+            if status not in (CREATED, RUNNING):
+                raise NotRunningError(self.id, status)
+            with _cgroup_errors():
+                self._manager().freeze()
+
+    def resume(self):
+        with self._locked():
+            status = self._status()
+            if status != PAUSED:
+                raise StateError(f"container not paused: {self.id} is {status}", status)
+            with _cgroup_errors():
+                self._manager().thaw()
+
+    def update(self, resources, source="resources"):
+        """Apply a LinuxResources object to the running container; fields not
+        given keep their values. `source` names where it came from in errors."""
+        from .errors import ConfigError
+        from .spec.schema import SchemaViolation, validator
+        if not isinstance(resources, dict):
+            raise ConfigError(None, "must be a JSON object (LinuxResources)", file=source)
+        try:
+            validator("config.schema.json", "Resources").validate(resources)
+        except SchemaViolation as e:
+            raise ConfigError(e.path, e.message, file=source) from None
+        with self._locked() as cdir:
+            status = self._status()
+            if status not in _KILLABLE:
+                raise NotRunningError(self.id, status)
+            previous = self._record.get("resources") or {}
+            merged = _merge(previous, resources)
+            with _cgroup_errors():
+                manager = self._manager()
+                manager.apply(resources, "linux.resources", previous)
+                unit = manager.placement.unit
+                if unit and manager.placement.is_pure_v2:
+                    from .linux.cgroups.systemd import set_properties
+                    set_properties(unit["unit"], merged)  # or a daemon-reload would undo the files
+            self._record["resources"] = merged
+            cdir.write(self._record)
+
+    def processes(self):
+        """Host pids of every process in the container's cgroup."""
+        with self._locked():
+            return sorted(_placement(self._record).pids())
+
+    def stats(self):
+        """Cgroup statistics in the shape of runc's `events --stats`."""
+        with self._locked():
+            status = self._status()
+            if status == STOPPED:
+                raise NotRunningError(self.id, status)
+            with _cgroup_errors():
+                return self._manager().stats()
+
+    def events(self, interval):
+        """Yield runc-style events: {"type": "stats", ...} every `interval`
+        seconds and {"type": "oom", ...} as they happen, until the container's
+        cgroup has no process left. Holds no lock: delete may run meanwhile."""
+        with self._locked():
+            status = self._status()
+            if status == STOPPED:
+                raise NotRunningError(self.id, status)
+            manager = self._manager()
+        with _cgroup_errors():
+            wakeups = manager.wakeups()
+            try:
+                seen = manager.oom_count()
+                due = time.monotonic() + interval
+                while True:
+                    wakeups.wait(due - time.monotonic())
+                    count = manager.oom_count()
+                    for _ in range(count - seen):
+                        yield {"type": "oom", "id": self.id}
+                    seen = max(seen, count)
+                    if not manager.populated():
+                        return
+                    if time.monotonic() >= due:
+                        yield {"type": "stats", "id": self.id, "data": manager.stats()}
+                        due += interval
+            finally:
+                wakeups.close()
+
+
+class _cgroup_errors:
+    """CgroupError (a one-line message naming field and file) -> RuntimeFailure."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        from .linux.cgroups import CgroupError
+        if isinstance(value, CgroupError):
+            raise RuntimeFailure(str(value)) from None
+        return False
+
+
+def _placement(record):
+    from .linux.cgroups import Placement
+    return Placement.from_record(record.get("cgroup"))
+
+
+def _merge(old, new):
+    """LinuxResources: objects merge key by key, everything else is replaced."""
+    merged = dict(old)
+    for key, value in new.items():
+        merged[key] = _merge(old[key], value) if isinstance(value, dict) and isinstance(old.get(key), dict) \
+            else value
+    return merged
+
 
 def _destroy(cdir, record, status):
-    from .linux.cgroups import Placement
     from .linux.proc import open_pidfd
-    placement = Placement.from_record(record.get("cgroup"))
-    if status != STOPPED:
-        pidfd = open_pidfd(record.get("pid"), record.get("init_start"))
+    placement = _placement(record)
+    pidfd = open_pidfd(record.get("pid"), record.get("init_start")) if status != STOPPED else None
+    try:
         if pidfd is not None:
-            try:
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-                select.select([pidfd], [], [], 10)  # readable once it has exited
-            finally:
-                os.close(pidfd)
-    # Processes that escaped the init's death (host pid namespace): kill them too.
-    for pid in placement.pids():
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        # Everything else in the cgroup too (host pid namespace, or escaped
+        # the init's death), and a frozen cgroup must thaw for them to die.
+        if placement.pids() or placement.frozen():
+            _kill_cgroup(placement)
+        if pidfd is not None:
+            select.select([pidfd], [], [], 10)  # readable once it has exited
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
     placement.remove()
     cdir.remove()
+
+
+def _kill_cgroup(placement):
+    from .linux.cgroups import CgroupError
+    from .linux.cgroups.manager import for_placement
+    manager = for_placement(placement)
+    try:
+        if not manager.kill_all():
+            for pid in placement.pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if placement.frozen():
+            manager.thaw()
+    except CgroupError as e:
+        log.warning(f"killing what is left in the cgroup: {e}")
 
 
 def _undo_create(cdir, placement, pid):
@@ -235,6 +398,12 @@ def _undo_create(cdir, placement, pid):
             return
         if placement is not None:
             placement.remove()
-        cdir.remove()
-    except OSError as e:
+    except Exception as e:  # noqa: BLE001 - the error that made create fail matters more
         log.warning(f"cleaning up after a failed create: {e}")
+    finally:
+        try:
+            cdir.remove()
+        except FileNotFoundError:
+            pass  # _destroy removed it
+        except OSError as e:
+            log.warning(f"cleaning up after a failed create: {e}")

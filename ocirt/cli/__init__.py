@@ -19,11 +19,15 @@ COMMANDS = {
     "kill": "send a signal to the container's init (or all its processes)",
     "delete": "delete a container and everything it holds",
     "list": "list the containers",
+    "ps": "show the processes of a container",
+    "pause": "freeze every process of a container",
+    "resume": "thaw a paused container",
+    "update": "change the resource limits of a container",
+    "events": "print cgroup statistics and OOM events of a container",
     "spec": "write a default config.json",
 }
 ALIASES = {"ls": "list", "rm": "delete"}
-NOT_YET = ("exec", "ps", "pause", "resume", "update", "events", "features",
-           "checkpoint", "restore")
+NOT_YET = ("exec", "features", "checkpoint", "restore")
 
 GLOBAL_OPTIONS = [
     Option("--root", value=True, help="state directory (default /run/ocirt as root)"),

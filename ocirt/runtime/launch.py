@@ -20,8 +20,12 @@ from . import init, sync
 
 
 class LaunchRequest:
+    """enter_hook(pid), if given, runs while stage 1 waits before joining its
+    cgroup: a driver that needs a pid to make the cgroup (systemd's scope
+    units) makes it there."""
+
     def __init__(self, spec, state_dir_fd, placement, console_socket=None,
-                 no_pivot=False, preserve_fds=0, warn=None):
+                 no_pivot=False, preserve_fds=0, warn=None, enter_hook=None):
         self.spec = spec
         self.state_dir_fd = state_dir_fd
         self.placement = placement
@@ -29,6 +33,7 @@ class LaunchRequest:
         self.no_pivot = no_pivot
         self.preserve_fds = preserve_fds
         self.warn = warn or (lambda text: None)
+        self.enter_hook = enter_hook
 
 
 def _passed_fds(preserve_fds):
@@ -79,15 +84,20 @@ def launch(req):
         listener.listen(1)
         parent_end, child_end = sync.pair()
         cfg = init.InitConfig(spec, req.no_pivot, fds, extra_env, os.geteuid())
+        gate = os.pipe() if req.enter_hook else None
         sc.set_child_subreaper()
         stage1 = os.fork()
         if stage1 == 0:
             parent_end.close()
-            _stage1(req, cfg, ns_fds, child_end, listener, console)
+            if gate:
+                os.close(gate[1])
+            _stage1(req, cfg, ns_fds, child_end, listener, console, gate[0] if gate else None)
         child_end.close()
         listener.close()
         if console:
             console.close()
+        if gate:
+            _open_gate(req, stage1, gate, parent_end)
         return _await_created(parent_end, stage1, req.warn)
     finally:
         for fd in closing:
@@ -97,12 +107,31 @@ def launch(req):
                 pass
 
 
-def _stage1(req, cfg, ns_fds, channel, listener, console):
+def _open_gate(req, stage1, gate, channel):
+    """Run the enter hook while stage 1 waits on the gate, then let it go.
+    If the hook fails, closing the gate unread makes stage 1 exit."""
+    os.close(gate[0])
+    try:
+        req.enter_hook(stage1)
+        os.write(gate[1], b"go")
+    except BaseException:
+        os.close(gate[1])
+        os.waitpid(stage1, 0)
+        channel.close()
+        raise
+    os.close(gate[1])
+
+
+def _stage1(req, cfg, ns_fds, channel, listener, console, gate=None):
     """In the first child. Never returns."""
     try:
         os.close(req.state_dir_fd)  # it holds the state lock: not ours to keep
         sc.set_dumpable(False)
         sc.close_range_cloexec(3 + len(cfg.preserved_fds))
+        if gate is not None:
+            if os.read(gate, 2) != b"go":
+                os._exit(1)  # the runtime gave up on us
+            os.close(gate)
         req.placement.enter()
         namespaces.join(ns_fds)
         sc.unshare(namespaces.new_flags(cfg.spec.namespaces))

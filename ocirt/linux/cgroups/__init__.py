@@ -2,13 +2,19 @@
 
 A host has hierarchies: v1 ones (one per controller set, plus named ones like
 name=systemd) and at most one v2 (unified). A container gets one directory in
-each, at the same path (runc's cgroupfs behaviour). Resource limits, freezing
-and the systemd driver come in their own modules.
+each, at the same path (runc's cgroupfs behaviour), or a systemd scope's
+(systemd.py). This module stays small because `state` imports it: the
+resources, freezer, statistics and device filter live in manager.py and the
+modules below it, which `state` never loads.
 """
 
 import errno
 import os
 import time
+
+
+class CgroupError(Exception):
+    """One line naming the config field (or cgroup) and the file involved."""
 
 
 class Hierarchy:
@@ -87,31 +93,117 @@ def _copy_if_empty(directory, name):
         f.write(value)
 
 
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def procs_below(directory):
+    """Every pid in the cgroup and its descendants (a container may make
+    child cgroups of its own)."""
+    pids = []
+    for base, _, files in os.walk(directory):
+        if "cgroup.procs" in files:
+            text = _read(os.path.join(base, "cgroup.procs")) or ""
+            pids.extend(int(p) for p in text.split())
+    return pids
+
+
 class Placement:
     """The container's cgroup directories, one per hierarchy, and the ones we
-    created (those, and only those, delete removes)."""
+    created (those, and only those, delete removes).
 
-    def __init__(self, dirs, created):
+    `controllers[i]` names the v1 controllers of `dirs[i]`; an empty list marks
+    the v2 (unified) directory."""
+
+    def __init__(self, dirs, created, controllers=None, unit=None):
         self.dirs = dirs          # absolute directories, one per hierarchy
         self.created = created    # directories we made, parents before children
+        self.controllers = controllers if controllers is not None else _guess_controllers(dirs)
+        self.unit = unit          # systemd driver: {"slice", "unit"}; systemd owns those dirs
 
     @classmethod
-    def plan(cls, cgroups_path, container_id):
-        dirs = []
+    def plan(cls, cgroups_path, container_id, systemd=False):
+        dirs, controllers, unit = [], [], None
+        if systemd:
+            from .systemd import slice_path, unit_of
+            slice_name, scope = unit_of(cgroups_path, container_id)
+            unit = {"slice": slice_name, "unit": scope}
         for h in hierarchies():
-            rel = container_path(cgroups_path, container_id, h)
+            if systemd:
+                rel = os.path.join(slice_path(slice_name), scope)
+            else:
+                rel = container_path(cgroups_path, container_id, h)
             if rel == "/":
                 raise ValueError("linux.cgroupsPath: must not be the root cgroup")
             dirs.append(os.path.join(h.mountpoint, rel.lstrip("/")))
-        return cls(dirs, [])
+            controllers.append(list(h.controllers))
+        return cls(dirs, [], controllers, unit)
 
     def to_record(self):
-        return {"dirs": self.dirs, "created": self.created}
+        record = {"dirs": self.dirs, "created": self.created, "controllers": self.controllers}
+        if self.unit:
+            record["systemd"] = self.unit
+        return record
 
     @classmethod
     def from_record(cls, record):
         record = record or {}
-        return cls(record.get("dirs", []), record.get("created", []))
+        return cls(record.get("dirs", []), record.get("created", []), record.get("controllers"),
+                   record.get("systemd"))
+
+    # -- where things are ---------------------------------------------------
+    def dir_of(self, controller):
+        """The v1 directory of a controller, or None."""
+        for directory, names in zip(self.dirs, self.controllers):
+            if controller in names:
+                return directory
+        return None
+
+    @property
+    def unified_dir(self):
+        for directory, names in zip(self.dirs, self.controllers):
+            if not names:
+                return directory
+        return None
+
+    @property
+    def is_pure_v2(self):
+        return len(self.dirs) == 1 and not self.controllers[0]
+
+    def freeze_file(self):
+        """The file that says whether the container is frozen: the v1
+        freezer's state, else cgroup v2's cgroup.freeze."""
+        v1 = self.dir_of("freezer")
+        if v1:
+            return os.path.join(v1, "freezer.state")
+        unified = self.unified_dir
+        return os.path.join(unified, "cgroup.freeze") if unified else None
+
+    def frozen(self):
+        """True when the container's cgroup is frozen or freezing. Cheap: `state` calls it."""
+        path = self.freeze_file()
+        text = _read(path) if path else None
+        if text is None:
+            return False
+        text = text.strip()
+        return text in ("FROZEN", "FREEZING") if path.endswith("freezer.state") else text == "1"
+
+    # -- life cycle -----------------------------------------------------------
+    def check_unused(self):
+        """Refuse a cgroup that already holds processes or is frozen (the
+        runtime-spec lets create check that the cgroup is fit for purpose)."""
+        for directory in self.dirs:
+            pids = procs_below(directory) if os.path.isdir(directory) else []
+            if pids:
+                raise CgroupError(f"linux.cgroupsPath: cgroup {directory} already has processes "
+                                  f"({', '.join(map(str, pids[:5]))}); a container needs a cgroup of its own")
+        if self.frozen():
+            raise CgroupError(f"linux.cgroupsPath: cgroup is frozen ({self.freeze_file()}); "
+                              "thaw it or use another path")
 
     def create(self):
         """mkdir -p each directory; a v1 cpuset gets its parent's cpus/mems or
@@ -137,28 +229,56 @@ class Placement:
                 f.write(str(pid))
 
     def pids(self):
-        """The processes in the container's cgroup (first readable hierarchy)."""
+        """The processes in the container's cgroup (first readable hierarchy,
+        child cgroups included)."""
         for directory in self.dirs:
-            try:
-                with open(os.path.join(directory, "cgroup.procs")) as f:
-                    return [int(line) for line in f if line.strip()]
-            except FileNotFoundError:
-                continue
+            if os.path.isdir(directory):
+                return procs_below(directory)
         return []
 
     def remove(self, timeout=5.0):
-        """rmdir what we created, children first. Processes that were just
-        killed leave their cgroup a moment later: retry EBUSY until timeout."""
+        """rmdir what we created, children first (child cgroups the container
+        made inside its own go too). Processes that were just killed leave
+        their cgroup a moment later: retry EBUSY until timeout. A systemd
+        scope is stopped, and systemd removes its own directories."""
         deadline = time.monotonic() + timeout
+        if self.unit and self.unit.get("started"):
+            from .systemd import stop_scope
+            for directory in self.dirs:
+                for base, _, _ in os.walk(directory, topdown=False):
+                    if base != directory:  # what the container made below the scope
+                        _rmdir_retrying(base, deadline)
+            stop_scope(self.unit["unit"])
         for path in sorted(self.created, key=len, reverse=True):
-            while True:
-                try:
-                    os.rmdir(path)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError as e:
-                    if e.errno != errno.EBUSY or time.monotonic() > deadline:
-                        raise OSError(e.errno, f"removing cgroup {path}: {e.strerror}") from None
-                    time.sleep(0.01)
+            for base, _, _ in os.walk(path, topdown=False):
+                _rmdir_retrying(base, deadline)
         self.created = []
+
+
+def _rmdir_retrying(path, deadline):
+    while True:
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise OSError(e.errno, f"removing cgroup {path}: {e.strerror}") from None
+            time.sleep(0.01)
+
+
+def _guess_controllers(dirs):
+    """Records written before controllers were recorded: derive them from the
+    mountpoints (a v2 directory lies under a cgroup2 mount)."""
+    v1_mounts, v2_mount = _mountpoints()
+    found = []
+    for directory in dirs:
+        names = []
+        for opts, mountpoint in v1_mounts:
+            if directory.startswith(mountpoint.rstrip("/") + "/"):
+                names = sorted(o for o in opts if o not in ("rw", "ro", "relatime", "noexec",
+                                                             "nosuid", "nodev", "none"))
+                break
+        found.append(names)
+    return found

@@ -1,0 +1,11 @@
+"""ocirt resume ID: thaw a paused container."""
+
+from .options import parse_command
+
+USAGE = "ocirt resume ID"
+
+
+def main(ctx, argv):
+    from ..container import Container
+    _, (container_id,) = parse_command(USAGE, [], argv, (1, 1))
+    Container.load(container_id, ctx.root).resume()
