@@ -14,7 +14,7 @@ import os
 import socket
 
 from ..errors import RuntimeFailure
-from ..linux import namespaces, syscalls as sc
+from ..linux import namespaces, sched, syscalls as sc
 from ..linux.terminal import connect_console_socket, setup_console
 from . import sync
 from .process import ProcessPlan
@@ -94,6 +94,9 @@ def _stage1(req, flags, plan, fds, channel, console):
     try:
         sc.set_dumpable(False)
         sc.close_range_cloexec(3 + len(fds))
+        affinity = plan.proc.get("execCPUAffinity", {})
+        if affinity.get("initial"):  # before the cgroup's cpuset applies
+            sched.set_affinity(affinity["initial"], "process.execCPUAffinity.initial")
         req.placement.enter()
         sc.setns(req.pidfd, flags)
         os.close(req.pidfd)
@@ -119,6 +122,9 @@ def _run(plan, fds, channel, console):
             setup_console(console, proc.get("consoleSize"), user.get("uid", 0), user.get("gid", 0),
                           bind_console=False)
             console.close()
+        final = proc.get("execCPUAffinity", {}).get("final")
+        if final:
+            sched.set_affinity(final, "process.execCPUAffinity.final")
         plan.prepare()
         for fd in fds:
             os.set_inheritable(fd, True)

@@ -289,25 +289,41 @@ def _run_with_console(env, bundle, script_marker):
         server.close()
 
 
-@pytest.mark.parametrize("image_console", [None, "symlink"])
-def test_console_is_the_pty_peer(env, host_secret, image_console):
+def test_console_is_the_pty_peer(env):
     """/dev/console is bound from the pty's peer fd (TIOCGPTPEER), never from a
-    /dev/pts path of the container; a link in the image cannot aim it at the
-    host."""
+    /dev/pts path of the container."""
     script = "stat -L -c '%t:%T %i' /dev/console; stat -L -c '%t:%T %i' $(tty); echo end-of-test"
     cfg = config(env, script)
     cfg["process"]["terminal"] = True
-
-    def prepare(root):
-        if image_console:
-            os.symlink(host_secret, os.path.join(root, "dev/console"))
-    if image_console:
-        cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/dev"]
-    out = _run_with_console(env, private_bundle(env, cfg, prepare), b"end-of-test")
+    out = _run_with_console(env, private_bundle(env, cfg), b"end-of-test")
     lines = out.splitlines()
     assert lines[2] == "end-of-test", out
     assert lines[0] == lines[1], "/dev/console is the container's own terminal"
     assert lines[0].startswith("88:"), "a devpts slave (major 136 = 0x88)"
+
+
+def test_console_symlink_in_the_image_is_refused(env, host_secret, tmp_path):
+    """An image whose /dev/console links to a host path (no /dev tmpfs over
+    it): create fails, and the console is never bound through the link."""
+    cfg = config(env, "true")
+    cfg["process"]["terminal"] = True
+    cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/dev"]
+
+    def prepare(root):
+        os.symlink(host_secret, os.path.join(root, "dev/console"))
+    bundle = private_bundle(env, cfg, prepare)
+    sock_path = str(tmp_path / "console.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(sock_path)
+    server.listen(1)
+    try:
+        cid = env.new_id()
+        r = env.ocirt("create", "--console-socket", sock_path, "--bundle", bundle, cid)
+        assert r.code == 1 and "/dev/console is a symlink" in r.err, r
+        assert not os.path.exists(os.path.join(env.root, cid))
+    finally:
+        server.close()
+    # host_secret checks on teardown that the host file is untouched.
 
 
 # -- CVE-2025-52881: writes under /proc through the runtime's own procfs ----------------
