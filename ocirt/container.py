@@ -14,8 +14,6 @@ started yet), never trusted from a file.
 """
 
 import os
-import select
-import signal
 import time
 
 from . import log
@@ -52,10 +50,11 @@ class Container:
     # -- construction ------------------------------------------------------
     @classmethod
     def create(cls, container_id, bundle, root=None, *, console_socket=None, pid_file=None,
-               no_pivot=False, preserve_fds=0, systemd_cgroup=False):
+               no_pivot=False, preserve_fds=0, systemd_cgroup=False, no_new_keyring=False):
         """Create the container from the bundle and leave it in `created`.
         On any failure nothing is left: no state, cgroup, mount or process.
-        systemd_cgroup: the cgroup is a systemd scope (cgroupsPath slice:prefix:name)."""
+        systemd_cgroup: the cgroup is a systemd scope (cgroupsPath slice:prefix:name).
+        no_new_keyring: keep the caller's session keyring (runc's --no-new-keyring)."""
         from .linux.cgroups import CgroupError, Placement
         from .linux.cgroups.manager import for_placement
         from .linux.proc import start_time
@@ -69,6 +68,11 @@ class Container:
             "ociVersion": OCI_VERSION, "id": container_id, "pid": 0,
             "bundle": spec.bundle, "rootfs": spec.rootfs, "created": _now_rfc3339(),
             "owner": _owner(os.geteuid()), "annotations": spec.annotations,
+            # As created: exec's defaults and the hooks of later steps come
+            # from here, not from a bundle that may have changed since.
+            "config": spec.raw,
+            # The secret `start` shows the waiting init (see runtime/init.py).
+            "start_token": os.urandom(16).hex(),
         }
         with store.new(container_id) as cdir:
             placement = None
@@ -106,7 +110,9 @@ class Container:
                     make_cgroup()
                 pid = launch(LaunchRequest(spec, cdir.fd, placement, console_socket,
                                            no_pivot, preserve_fds, warn=log.warning,
-                                           enter_hook=make_cgroup if placement.unit else None))
+                                           enter_hook=make_cgroup if placement.unit else None,
+                                           container_id=container_id, no_new_keyring=no_new_keyring,
+                                           start_token=record["start_token"].encode()))
                 record["pid"] = pid
                 record["init_start"] = start_time(pid)
                 cdir.write(record)
@@ -162,6 +168,16 @@ class Container:
     def status(self):
         return self._status()
 
+    @property
+    def config(self):
+        """The config.json the container was created from, as it was then."""
+        config = self._record.get("config")
+        if config is None:  # a record older than the snapshot: the bundle's
+            from .spec import parse
+            with open(os.path.join(self._record["bundle"], "config.json"), "rb") as f:
+                config = parse(f.read())
+        return config
+
     def state(self):
         """The runtime-spec state document (plus runc's rootfs, created, owner)."""
         r = self._record
@@ -190,8 +206,10 @@ class Container:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 sock.connect(f"/proc/self/fd/{cdir.fd}/{START_SOCKET}")
-                # The init closes the connection by exec (close-on-exec): EOF is
-                # success; anything it sends first is why exec failed.
+                sock.sendall(self._record.get("start_token", "").encode())
+                # The init acknowledges, then closes the connection by exec
+                # (close-on-exec): ack + EOF is success; anything after the
+                # ack is why it failed; no ack means it refused or died.
                 chunks = []
                 while chunk := sock.recv(4096):
                     chunks.append(chunk)
@@ -203,10 +221,37 @@ class Container:
                     os.unlink(cdir.file(START_SOCKET))
                 except FileNotFoundError:
                     pass
-            if chunks:
-                raise RuntimeFailure(b"".join(chunks).decode(errors="replace"))
+            reply = b"".join(chunks)
+            if not reply.startswith(b"\0"):
+                raise RuntimeFailure(f"cannot start container {self.id}: its init refused or died")
+            if reply[1:]:
+                raise RuntimeFailure(reply[1:].decode(errors="replace"))
+            self._poststart()
 
-    def kill(self, sig=signal.SIGTERM, all=False):
+    def _poststart(self):
+        """poststart hooks, in the runtime's namespaces. A failure is an error,
+        and the container is stopped (as runc does) rather than left running
+        in a state its owner did not get."""
+        config_hooks = self.config.get("hooks", {})
+        if not config_hooks.get("poststart"):
+            return
+        from .runtime import hooks
+        state = dict(self.state(), status=RUNNING)
+        try:
+            hooks.run_all("poststart", config_hooks, state)
+        except hooks.HookError as e:
+            import signal
+            from .linux.proc import open_pidfd
+            pidfd = open_pidfd(self.pid, self._record.get("init_start"))
+            if pidfd is not None:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                os.close(pidfd)
+            raise RuntimeFailure(f"{e} (container {self.id} was killed)") from None
+
+    def kill(self, sig=15, all=False):
+        """Send sig (default SIGTERM) to the init, or with all to every process
+        in the container's cgroup."""
+        import signal
         from .linux.proc import open_pidfd
         with self._locked():
             status = self._status()
@@ -231,7 +276,48 @@ class Container:
             status = self._status()
             if status in (RUNNING, PAUSED) and not force:
                 raise StateError(f"cannot delete container {self.id} that is not stopped: {status}", status)
-            _destroy(cdir, self._record, status)
+            _destroy(cdir, self._record, status, self._poststop)
+
+    def _poststop(self):
+        """poststop hooks, once the container's processes are gone; a failure
+        is a warning: the container is deleted all the same (runtime-spec)."""
+        config_hooks = self.config.get("hooks", {})
+        if not config_hooks.get("poststop"):
+            return
+        from .runtime import hooks
+        try:
+            hooks.run_all("poststop", config_hooks, dict(self.state(), status=STOPPED, pid=0))
+        except hooks.HookError as e:
+            log.warning(str(e))
+
+    def exec(self, process, *, console_socket=None, pid_file=None, preserve_fds=0, ignore_paused=False):
+        """Start process (a runtime-spec Process) in the running container;
+        returns its host pid once it has exec'd. The container's seccomp
+        profile, personality and memory policy apply to it as well."""
+        from .linux.proc import open_pidfd
+        from .runtime.exec import ExecRequest, launch
+        with self._locked() as cdir:
+            status = self._status()
+            if status == PAUSED and not ignore_paused:
+                raise StateError(f"cannot exec in container {self.id}: it is paused (see --ignore-paused)", status)
+            if status not in (RUNNING, PAUSED):
+                raise StateError(f"cannot exec in container {self.id}: it is {status}, not running", status)
+            pidfd = open_pidfd(self.pid, self._record.get("init_start"))
+            if pidfd is None:
+                raise NotRunningError(self.id, STOPPED)
+            try:
+                pid = launch(ExecRequest(pidfd, self.pid, _placement(self._record), process,
+                                         self.config.get("linux", {}), console_socket, preserve_fds,
+                                         warn=log.warning, frozen=status == PAUSED, lock_fd=cdir.fd))
+            except (ValueError, OSError) as e:
+                if isinstance(e, OcirtError):
+                    raise
+                raise RuntimeFailure(f"exec in {self.id}: {getattr(e, 'strerror', None) or e}") from None
+            finally:
+                os.close(pidfd)
+        if pid_file:
+            write_atomic(os.path.abspath(pid_file), str(pid).encode(), 0o644)
+        return pid
 
     # -- cgroup operations -----------------------------------------------------
     def _manager(self):
@@ -352,7 +438,9 @@ def _merge(old, new):
     return merged
 
 
-def _destroy(cdir, record, status):
+def _destroy(cdir, record, status, poststop=None):
+    import select
+    import signal
     from .linux.proc import open_pidfd
     placement = _placement(record)
     pidfd = open_pidfd(record.get("pid"), record.get("init_start")) if status != STOPPED else None
@@ -368,11 +456,14 @@ def _destroy(cdir, record, status):
     finally:
         if pidfd is not None:
             os.close(pidfd)
+    if poststop is not None:
+        poststop()
     placement.remove()
     cdir.remove()
 
 
 def _kill_cgroup(placement):
+    import signal
     from .linux.cgroups import CgroupError
     from .linux.cgroups.manager import for_placement
     manager = for_placement(placement)

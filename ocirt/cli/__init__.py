@@ -25,16 +25,17 @@ COMMANDS = {
     "update": "change the resource limits of a container",
     "events": "print cgroup statistics and OOM events of a container",
     "spec": "write a default config.json",
+    "exec": "run a new process in a running container",
 }
 ALIASES = {"ls": "list", "rm": "delete"}
-NOT_YET = ("exec", "features", "checkpoint", "restore")
+NOT_YET = ("features", "checkpoint", "restore")
 
 GLOBAL_OPTIONS = [
     Option("--root", value=True, help="state directory (default /run/ocirt as root)"),
     Option("--log", value=True, help="log file (default: stderr)"),
     Option("--log-format", value=True, default="text", help="text or json"),
     Option("--debug", help="log debug messages"),
-    Option("--systemd-cgroup", help="use the systemd cgroup driver (not yet: cgroupfs is used)"),
+    Option("--systemd-cgroup", help="cgroups as systemd scopes (cgroupsPath slice:prefix:name)"),
     Option("--rootless", value=True, help="accepted for runc compatibility"),
     Option("--criu", value=True, help="accepted for runc compatibility"),
     Option("--version", "-v", help="print the version"),

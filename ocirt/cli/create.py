@@ -7,7 +7,7 @@ OPTIONS = [
     Option("--pid-file", value=True, help="write the init's host pid here"),
     Option("--console-socket", value=True, help="unix socket to receive the pty master"),
     Option("--no-pivot", help="use MS_MOVE + chroot instead of pivot_root"),
-    Option("--no-new-keyring", help="accepted for runc compatibility"),
+    Option("--no-new-keyring", help="keep the session keyring of the caller"),
     Option("--preserve-fds", value=True, default="0", help="pass N fds after stdio"),
 ]
 USAGE = "ocirt create [options] ID"
@@ -18,7 +18,8 @@ def create_from(opts, container_id, ctx):
     return Container.create(
         container_id, opts["bundle"], ctx.root,
         console_socket=opts["console_socket"], pid_file=opts["pid_file"],
-        no_pivot=opts["no_pivot"],
+        no_pivot=opts["no_pivot"], no_new_keyring=opts["no_new_keyring"],
+        systemd_cgroup=ctx.systemd_cgroup,
         preserve_fds=integer(opts["preserve_fds"], "--preserve-fds"))
 
 

@@ -26,9 +26,12 @@ _NS_FILES = (("user", "user"), ("mnt", "mount"), ("pid", "pid"), ("net", "networ
 
 class ExecRequest:
     def __init__(self, pidfd, init_pid, placement, process, linux=None, console_socket=None,
-                 preserve_fds=0, warn=None):
+                 preserve_fds=0, warn=None, frozen=False, lock_fd=None):
         """linux: the container's linux object (seccomp, personality,
-        memoryPolicy apply to exec'd processes too)."""
+        memoryPolicy apply to exec'd processes too). frozen: the container is
+        paused, so the process joins its cgroup last and freezes there."""
+        self.frozen = frozen
+        self.lock_fd = lock_fd  # the container's state lock: never inherited
         self.pidfd = pidfd
         self.init_pid = init_pid
         self.placement = placement
@@ -92,17 +95,23 @@ def launch(req):
 def _stage1(req, flags, plan, fds, channel, console):
     """In the first child. Never returns."""
     try:
+        if req.lock_fd is not None:
+            os.close(req.lock_fd)  # a frozen or long-lived child must not hold the lock
         sc.set_dumpable(False)
         sc.close_range_cloexec(3 + len(fds))
         affinity = plan.proc.get("execCPUAffinity", {})
         if affinity.get("initial"):  # before the cgroup's cpuset applies
             sched.set_affinity(affinity["initial"], "process.execCPUAffinity.initial")
-        req.placement.enter()
+        # In a paused container whatever joins its cgroup freezes at once:
+        # then only the last step joins, through fds opened here.
+        procs = req.placement.open_procs() if req.frozen else None
+        if procs is None:
+            req.placement.enter()
         sc.setns(req.pidfd, flags)
         os.close(req.pidfd)
         pid = os.fork()
         if pid == 0:
-            _run(plan, fds, channel, console)
+            _run(plan, fds, channel, console, procs)
         sync.send(channel, pid=pid)
         os._exit(0)
     except BaseException as e:  # noqa: BLE001 - reported to the runtime
@@ -112,7 +121,7 @@ def _stage1(req, flags, plan, fds, channel, console):
             os._exit(1)
 
 
-def _run(plan, fds, channel, console):
+def _run(plan, fds, channel, console, procs=None):
     """In the container: becomes the user's process. Never returns."""
     try:
         os.setsid()
@@ -125,6 +134,12 @@ def _run(plan, fds, channel, console):
         final = proc.get("execCPUAffinity", {}).get("final")
         if final:
             sched.set_affinity(final, "process.execCPUAffinity.final")
+        if procs is not None:
+            # Joining freezes us until resume: the runtime stops waiting here.
+            sync.send(channel, frozen=True)
+            for fd in procs:
+                os.write(fd, b"0")
+                os.close(fd)
         plan.prepare()
         for fd in fds:
             os.set_inheritable(fd, True)
@@ -160,6 +175,8 @@ def _await_exec(channel, stage1, warn):
                 pid = message["pid"]
                 os.waitpid(stage1, 0)
                 stage1 = None
+            elif message.get("frozen"):
+                return pid  # it runs once the container is resumed
     except BaseException:
         if stage1 is not None:
             os.waitpid(stage1, 0)

@@ -12,6 +12,7 @@ import signal
 import time
 
 from .. import jsonio
+from .._version import OCI_VERSION
 
 KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 _OUTPUT_LIMIT = 4096
@@ -19,6 +20,12 @@ _OUTPUT_LIMIT = 4096
 
 class HookError(Exception):
     pass
+
+
+def state(container_id, spec, status, pid):
+    """The state document a hook reads on stdin."""
+    return {"ociVersion": OCI_VERSION, "id": container_id, "status": status, "pid": pid or 0,
+            "bundle": spec.bundle, "annotations": spec.annotations}
 
 
 def run_all(kind, hooks, state):

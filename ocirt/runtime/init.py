@@ -10,27 +10,34 @@ there on is imported at the top of this module, and errors are reported with
 str() only (traceback formatting would import modules).
 """
 
+import errno
 import os
 import socket
-import struct
 
 from ..linux import rootfs, syscalls as sc
 from ..linux.terminal import setup_console
-from . import sync
+from . import hooks, sync
 from .process import ProcessPlan
 
-_PEERCRED = struct.Struct("3i")
+START_ACK = b"\0"  # the init took the start request; what follows is an error
 
 
 class InitConfig:
-    """What the init needs from the runtime, fixed before the fork."""
+    """What the init needs from the runtime, fixed before the fork.
+    runtime_hooks: stop after the mounts so the runtime runs prestart and
+    createRuntime hooks; seccomp_listener: a socket to the seccomp agent."""
 
-    def __init__(self, spec, no_pivot, preserved_fds, extra_env, owner_uid):
+    def __init__(self, spec, no_pivot, preserved_fds, extra_env, start_token, container_id="",
+                 no_new_keyring=False, runtime_hooks=False, seccomp_listener=None):
         self.spec = spec
         self.no_pivot = no_pivot
         self.preserved_fds = preserved_fds
         self.extra_env = extra_env
-        self.owner_uid = owner_uid
+        self.start_token = start_token  # bytes `start` must present
+        self.container_id = container_id
+        self.no_new_keyring = no_new_keyring
+        self.runtime_hooks = runtime_hooks
+        self.seccomp_listener = seccomp_listener
 
 
 def run(cfg, channel, listener, console):
@@ -55,15 +62,27 @@ def _exec(cfg, channel, listener, console):
     user = proc["user"]
     os.setsid()
     linux = spec.linux
+    host_pid = int(os.readlink("/proc/self"))  # the host's procfs, until the switch
+    if not cfg.no_new_keyring:
+        _join_new_keyring(cfg.container_id, _warn(channel))
     # Capabilities and the seccomp filter are computed now, while the host's
     # libraries are in view.
-    plan = ProcessPlan(proc, linux, cfg.extra_env, _warn(channel))
+    plan = ProcessPlan(proc, linux, cfg.extra_env, _warn(channel), cfg.seccomp_listener,
+                       hooks.state(cfg.container_id, spec, "creating", host_pid))
+    config_hooks = spec.raw.get("hooks", {})
     session = rootfs.Session()
     try:
         rootfs.check_sysctl(linux.get("sysctl", {}), spec.namespaces)
         rootfs.prepare(session, spec.rootfs, spec.mounts, spec.bundle, linux.get("devices", []),
                        linux.get("rootfsPropagation"))
         rootfs.apply_sysctl(session, linux.get("sysctl", {}))
+        if cfg.runtime_hooks:
+            sync.send(channel, hooks="runtime")
+            reply = sync.receive(channel)
+            if not reply or not reply.get("proceed"):
+                os._exit(1)  # the runtime failed and reports why
+        hooks.run_all("createContainer", config_hooks,
+                      hooks.state(cfg.container_id, spec, "creating", host_pid))
         rootfs.switch_root(spec.rootfs, cfg.no_pivot)
         rootfs.set_root_propagation(linux.get("rootfsPropagation"))
         if proc.get("terminal"):
@@ -84,19 +103,54 @@ def _exec(cfg, channel, listener, console):
         os.set_inheritable(fd, True)
     sync.send(channel, created=True)
     channel.close()
-    conn = _wait_for_start(listener, cfg.owner_uid)
+    conn = _wait_for_start(listener, cfg.start_token)
+    try:
+        hooks.run_all("startContainer", config_hooks, hooks.state(cfg.container_id, spec, "created", host_pid))
+    except hooks.HookError as e:
+        conn.send(str(e).encode())
+        os._exit(1)
     error = plan.exec()
     conn.send(f"exec {proc['args'][0]}: {error.strerror}".encode())
     os._exit(127)
 
 
-def _wait_for_start(listener, owner_uid):
-    """Block until `start` connects. Only root or the container's owner may:
-    the socket lives in a 0700 directory, and the peer is checked as well."""
+def _join_new_keyring(container_id, warn):
+    """A session keyring of the container's own, so that it sees none of the
+    host's keys. Where the kernel or a seccomp policy refuses keyrings, the
+    container still runs, as with runc."""
+    try:
+        sc.join_session_keyring(f"_ses.{container_id}")
+    except OSError as e:
+        if e.errno not in (errno.ENOSYS, errno.EPERM, errno.EACCES):
+            raise
+        warn(f"no session keyring of its own for the container: {e.strerror}")
+
+
+def _wait_for_start(listener, token):
+    """Block until `start` connects and presents the token, a secret kept in
+    the container's root-only state file. Peer credentials would not do: in
+    a user namespace the host's root shows as the overflow uid, like any
+    unmapped user."""
     while True:
         conn, _ = listener.accept()
-        _, uid, _ = _PEERCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
-        if uid in (0, owner_uid):
+        conn.settimeout(5)
+        try:
+            presented = conn.recv(len(token), socket.MSG_WAITALL)
+        except OSError:
+            presented = b""
+        conn.settimeout(None)
+        if _same(presented, token):
             listener.close()
+            conn.send(START_ACK)
             return conn
         conn.close()
+
+
+def _same(a, b):
+    """Constant-time comparison (hmac would be imported after the switch)."""
+    if len(a) != len(b):
+        return False
+    diff = 0
+    for x, y in zip(a, b):
+        diff |= x ^ y
+    return diff == 0

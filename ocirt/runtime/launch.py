@@ -1,9 +1,13 @@
 """Forking a container's init through its namespaces.
 
   runtime (P) --fork--> stage 1 (C): joins the cgroup and the namespaces given
-                        by path, unshares the new ones, forks the init, reports
-                        its pid, exits.
+                        by path; with a new user namespace, unshares it first
+                        and waits while P writes its id maps; unshares the
+                        other new ones, forks the init, reports its pid, exits.
               stage 2 (G): pid 1 of the new pid namespace -> runtime/init.py
+                        When the config has prestart/createRuntime hooks, G
+                        stops after its mounts and P runs them (in the
+                        runtime's namespaces, as the spec asks).
 P is a child subreaper, so G is re-parented to P when C exits: a failed
 create can reap it, and an attached `run` can wait for it. P returns once G
 said "created" (or failed), with nothing of G's left behind on failure.
@@ -16,7 +20,7 @@ import socket
 from ..errors import ConfigError, RuntimeFailure
 from ..linux import namespaces, syscalls as sc
 from ..linux.terminal import connect_console_socket
-from . import init, sync
+from . import hooks, init, sync
 
 
 class LaunchRequest:
@@ -25,8 +29,12 @@ class LaunchRequest:
     units) makes it there."""
 
     def __init__(self, spec, state_dir_fd, placement, console_socket=None,
-                 no_pivot=False, preserve_fds=0, warn=None, enter_hook=None):
+                 no_pivot=False, preserve_fds=0, warn=None, enter_hook=None,
+                 container_id="", no_new_keyring=False, start_token=b""):
         self.spec = spec
+        self.start_token = start_token
+        self.container_id = container_id
+        self.no_new_keyring = no_new_keyring
         self.state_dir_fd = state_dir_fd
         self.placement = placement
         self.console_socket = console_socket
@@ -55,8 +63,6 @@ def _passed_fds(preserve_fds):
 def launch(req):
     """Create the container's init; return its host pid once it is created."""
     spec = req.spec
-    if spec.has_namespace("user"):
-        raise RuntimeFailure("linux.namespaces: user namespaces are not supported yet")
     if not spec.has_namespace("mount"):
         raise ConfigError("linux.namespaces", "a mount namespace is required")
     try:
@@ -83,7 +89,10 @@ def launch(req):
         listener.bind(f"/proc/self/fd/{req.state_dir_fd}/start.sock")
         listener.listen(1)
         parent_end, child_end = sync.pair()
-        cfg = init.InitConfig(spec, req.no_pivot, fds, extra_env, os.geteuid())
+        cfg = init.InitConfig(spec, req.no_pivot, fds, extra_env, req.start_token,
+                              container_id=req.container_id, no_new_keyring=req.no_new_keyring,
+                              runtime_hooks=_has_runtime_hooks(spec),
+                              seccomp_listener=_seccomp_listener(spec))
         gate = os.pipe() if req.enter_hook else None
         sc.set_child_subreaper()
         stage1 = os.fork()
@@ -98,7 +107,7 @@ def launch(req):
             console.close()
         if gate:
             _open_gate(req, stage1, gate, parent_end)
-        return _await_created(parent_end, stage1, req.warn)
+        return _await_created(parent_end, stage1, req)
     finally:
         for fd in closing:
             try:
@@ -134,7 +143,17 @@ def _stage1(req, cfg, ns_fds, channel, listener, console, gate=None):
             os.close(gate)
         req.placement.enter()
         namespaces.join(ns_fds)
-        sc.unshare(namespaces.new_flags(cfg.spec.namespaces))
+        flags = namespaces.new_flags(cfg.spec.namespaces)
+        if flags & sc.CLONE_NEWUSER:
+            _new_user_namespace(channel)
+            flags &= ~sc.CLONE_NEWUSER
+        if cfg.spec.has_namespace("user"):
+            # Root of the (new or joined) user namespace: the ids the maps
+            # give us, and the capabilities in it to build the container.
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+            sc.set_dumpable(False)  # the id change reset it
+        sc.unshare(flags)
         pid = os.fork()
         if pid == 0:
             init.run(cfg, channel, listener, console)
@@ -147,21 +166,61 @@ def _stage1(req, cfg, ns_fds, channel, listener, console, gate=None):
             os._exit(1)
 
 
-def _await_created(channel, stage1, warn):
+def _new_user_namespace(channel):
+    """In stage 1: unshare the user namespace and wait until the runtime has
+    written its id maps (only a process outside it may)."""
+    sc.unshare(sc.CLONE_NEWUSER)
+    sync.send(channel, userns=True)
+    reply = sync.receive(channel)
+    if not reply or not reply.get("mapped"):
+        os._exit(1)  # the runtime failed and says why itself
+
+
+def _has_runtime_hooks(spec):
+    found = spec.raw.get("hooks", {})
+    return bool(found.get("prestart") or found.get("createRuntime"))
+
+
+def _seccomp_listener(spec):
+    """The socket to the seccomp agent, connected now: listenerPath is a host
+    path, out of the init's sight once it has switched root."""
+    path = spec.linux.get("seccomp", {}).get("listenerPath")
+    if not path:
+        return None
+    try:
+        return connect_console_socket(path)
+    except OSError as e:
+        raise RuntimeFailure(f"linux.seccomp.listenerPath {path}: {e.strerror}") from None
+
+
+def _await_created(channel, stage1, req):
     pid = None
+    spec = req.spec
     try:
         while True:
             message = sync.receive(channel)
             if message is None:
                 raise RuntimeFailure("container init exited before it was created")
             if "warning" in message:
-                warn(message["warning"])
+                req.warn(message["warning"])
             elif "error" in message:
                 raise RuntimeFailure(message["error"])
+            elif message.get("userns"):
+                from ..linux.userns import write_maps
+                write_maps(stage1, spec.linux.get("uidMappings", []), spec.linux.get("gidMappings", []))
+                sync.send(channel, mapped=True)
             elif "pid" in message:
                 pid = message["pid"]
                 os.waitpid(stage1, 0)
                 stage1 = None
+            elif message.get("hooks") == "runtime":
+                state = hooks.state(req.container_id, spec, "creating", pid)
+                try:
+                    for kind in ("prestart", "createRuntime"):
+                        hooks.run_all(kind, spec.raw.get("hooks", {}), state)
+                except hooks.HookError as e:
+                    raise RuntimeFailure(str(e)) from None
+                sync.send(channel, proceed=True)
             elif message.get("created"):
                 return pid
     except BaseException:

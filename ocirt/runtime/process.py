@@ -9,6 +9,9 @@ only modules imported at the top of this file may be used."""
 import os
 import resource
 import signal
+import socket
+
+from .. import jsonio
 
 from ..linux import lsm, sched, syscalls as sc
 from ..linux.capabilities import CapabilityPlan
@@ -91,9 +94,14 @@ class ProcessPlan:
 
     linux: the config's linux object (seccomp, personality, memoryPolicy)."""
 
-    def __init__(self, proc, linux=None, extra_env=(), warn=lambda text: None):
+    def __init__(self, proc, linux=None, extra_env=(), warn=lambda text: None,
+                 seccomp_listener=None, container_state=None):
+        """seccomp_listener: a socket to the seccomp agent (listenerPath) that
+        gets the notify fd with the container's state once the filter is in."""
         linux = linux or {}
         self.proc = proc
+        self.seccomp_listener = seccomp_listener
+        self.container_state = container_state
         self.linux = linux
         self.extra_env = list(extra_env)
         lsm.check(proc)
@@ -160,8 +168,25 @@ class ProcessPlan:
             return e
 
     def _load_seccomp(self):
-        self.seccomp.load()
+        from ..linux import seccomp  # imported already when the filter was built
+        notify_fd = seccomp.load(self.seccomp)
         self.seccomp = None
+        if notify_fd is not None and self.seccomp_listener is not None:
+            self._send_notify_fd(notify_fd)
+
+    def _send_notify_fd(self, notify_fd):
+        """The container process state and the fd, in one message (the
+        runtime-spec's seccomp listener protocol)."""
+        message = {"ociVersion": self.container_state["ociVersion"], "fds": ["seccompFd"],
+                   "pid": self.container_state["pid"],
+                   "metadata": self.linux["seccomp"].get("listenerMetadata", ""),
+                   "state": self.container_state}
+        try:
+            socket.send_fds(self.seccomp_listener, [jsonio.dumps(message).encode()], [notify_fd])
+        finally:
+            os.close(notify_fd)
+            self.seccomp_listener.close()
+            self.seccomp_listener = None
 
 
 def default_signals():

@@ -15,4 +15,7 @@ def test_library_example_runs(rootfs):
         assert code in f.read(), "docs/example.py must be the example of docs/library.md"
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines() == ["created", "running", "[]"]
+    # The container shares the example's stdout: its greeting may land
+    # anywhere among the example's lines, or not at all if the kill wins.
+    lines = [line for line in r.stdout.splitlines() if line != "hello from libdemo"]
+    assert lines == ["created", "running", "[]"]

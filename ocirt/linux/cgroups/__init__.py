@@ -228,6 +228,19 @@ class Placement:
             with open(os.path.join(directory, "cgroup.procs"), "w") as f:
                 f.write(str(pid))
 
+    def open_procs(self):
+        """The cgroup.procs files, open for writing: a process that will have
+        left the host's mount namespace can still join through them."""
+        fds = []
+        try:
+            for directory in self.dirs:
+                fds.append(os.open(os.path.join(directory, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC))
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        return fds
+
     def pids(self):
         """The processes in the container's cgroup (first readable hierarchy,
         child cgroups included)."""
