@@ -80,10 +80,16 @@ class Container:
             try:
                 placement = Placement.plan(spec.linux.get("cgroupsPath", ""), container_id,
                                            systemd=systemd_cgroup)
+                resources = spec.linux.get("resources") or {}
+                if os.geteuid() != 0 and not placement.unit and not placement.writable():
+                    # Rootless without delegated cgroups: run without one, as
+                    # runc and crun do, rather than not at all.
+                    log.warning(f"cgroups are not delegated to uid {os.geteuid()}: the container "
+                                "gets no cgroup of its own" + (" and linux.resources is ignored" if resources else ""))
+                    placement, resources = Placement([], []), {}
                 record["cgroup"] = placement.to_record()
                 cdir.write(record)  # before anything exists that delete must undo
                 placement.check_unused()
-                resources = spec.linux.get("resources") or {}
                 manager = for_placement(placement, log.warning)
                 # Limits are in place before the init joins the cgroup. Two
                 # things wait until it has built the rootfs and waits for
@@ -103,8 +109,9 @@ class Container:
                     placement.create()
                     record["cgroup"] = placement.to_record()
                     cdir.write(record)
-                    manager.prepare()
-                    manager.apply({k: v for k, v in resources.items() if k not in late})
+                    if placement.dirs:  # none when rootless without delegation
+                        manager.prepare()
+                        manager.apply({k: v for k, v in resources.items() if k not in late})
 
                 if not placement.unit:
                     make_cgroup()
@@ -116,7 +123,8 @@ class Container:
                 record["pid"] = pid
                 record["init_start"] = start_time(pid)
                 cdir.write(record)
-                manager.apply(late)
+                if placement.dirs:
+                    manager.apply(late)
                 record["resources"] = resources
                 cdir.write(record)
                 if pid_file:

@@ -169,9 +169,16 @@ def _stage1(req, cfg, ns_fds, channel, listener, console, gate=None):
 def _new_user_namespace(channel):
     """In stage 1: unshare the user namespace and wait until the runtime has
     written its id maps (only a process outside it may)."""
+    # An unprivileged runtime writes our maps through /proc/<our pid>, which
+    # it may only while we are dumpable. No process of the container exists
+    # yet and we are still in the host's other namespaces: only the caller's
+    # own uid could look at us in this window. Root needs no such window.
+    if os.geteuid() != 0:
+        sc.set_dumpable(True)
     sc.unshare(sc.CLONE_NEWUSER)
     sync.send(channel, userns=True)
     reply = sync.receive(channel)
+    sc.set_dumpable(False)
     if not reply or not reply.get("mapped"):
         os._exit(1)  # the runtime failed and says why itself
 
@@ -224,6 +231,7 @@ def _await_created(channel, stage1, req):
             elif message.get("created"):
                 return pid
     except BaseException:
+        channel.close()  # first: a child waiting on us reads EOF and exits
         if stage1 is not None:
             os.waitpid(stage1, 0)
         if pid is not None:

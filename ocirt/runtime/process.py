@@ -36,9 +36,20 @@ def apply_rlimits(rlimits):
 
 def switch_user(user):
     uid, gid = user.get("uid", 0), user.get("gid", 0)
-    os.setgroups(user.get("additionalGids", []))
-    os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)
+    groups = user.get("additionalGids", [])
+    try:
+        os.setgroups(groups)
+    except PermissionError:
+        # A rootless user namespace denies setgroups (its gid map needs that);
+        # with no groups asked for, there is nothing we had to set.
+        if groups:
+            raise PermissionError(1, "process.user.additionalGids: setgroups is denied in this "
+                                     "user namespace (rootless)") from None
+    try:
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    except OSError as e:
+        raise OSError(e.errno, f"process.user: switching to uid {uid} gid {gid}: {e.strerror}") from None
 
 
 def home_of(uid):

@@ -3,6 +3,13 @@ namespace, and the rootless default config."""
 
 import json
 import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
 
 from ocirt.linux import syscalls as sc
 from ocirt.linux.userns import host_id, write_maps
@@ -58,3 +65,96 @@ def test_spec_rootless(env, tmp_path):
     assert not any(ns["type"] in ("network", "cgroup") for ns in linux["namespaces"])
     assert linux["uidMappings"] == [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
     assert not any(m["destination"] == "/sys/fs/cgroup" for m in config["mounts"])
+
+
+@pytest.fixture(scope="module")
+def reachable_rootfs(rootfs):
+    """A rootfs the container's root can reach: in a user namespace it is an
+    unprivileged host uid, which cannot traverse pytest's 0700 directories."""
+    base = tempfile.mkdtemp(prefix="ocirt-userns-", dir="/tmp")
+    os.chmod(base, 0o755)
+    path = os.path.join(base, "rootfs")
+    shutil.copytree(rootfs, path, symlinks=True)
+    yield path
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_container_in_a_user_namespace(env, reachable_rootfs):
+    env.rootfs = reachable_rootfs
+    cfg = env.config(args=["sh", "-c", "id -u; cat /proc/self/uid_map; ls -ln /dev/null | awk '{print $3}'"])
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] != "cgroup"]  # v1 cgroupfs cannot be mounted in a userns
+    r = env.ocirt("run", "-b", env.bundle(cfg), env.new_id())
+    assert r.code == 0, r
+    uid, mapping, null_owner = r.out.split("\n", 2)[0], r.out.split("\n")[1].split(), r.out.split("\n")[2]
+    assert uid == "0" and mapping == ["0", "200000", "65536"]
+    assert null_owner.strip() == "65534", "/dev/null is the host's node, bound: its owner is unmapped"
+
+
+def test_join_a_user_namespace_by_path(env, reachable_rootfs):
+    env.rootfs = reachable_rootfs
+    cfg = env.config(args=["sleep", "100"])
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 300000, "size": 65536}]
+    cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 300000, "size": 65536}]
+    cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] != "cgroup"]
+    first = env.create(cfg)
+    pid = env.state(first)["pid"]
+    second = env.config(args=["sh", "-c", "readlink /proc/self/ns/user; cat /proc/self/uid_map"])
+    second["linux"]["namespaces"].append({"type": "user", "path": f"/proc/{pid}/ns/user"})
+    second["mounts"] = [m for m in second["mounts"] if m["type"] != "cgroup"]
+    r = env.ocirt("run", "-b", env.bundle(second), env.new_id())
+    assert r.code == 0, r
+    ns, mapping = r.out.split("\n", 1)
+    assert ns == os.readlink(f"/proc/{pid}/ns/user")
+    assert mapping.split() == ["0", "300000", "65536"]
+
+
+@pytest.fixture
+def unprivileged_user():
+    name = "ocirt-rootless"
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/sh", name],
+                   capture_output=True)
+    entry = pwd.getpwnam(name)
+    yield entry
+    subprocess.run(["userdel", name], capture_output=True)
+
+
+def test_rootless(unprivileged_user, rootfs):
+    """An unprivileged user: `ocirt spec --rootless` then `ocirt run` gives a
+    container whose root is that user, with state under XDG_RUNTIME_DIR."""
+    user = unprivileged_user
+    base = tempfile.mkdtemp(prefix="ocirt-rootless-", dir="/tmp")
+    try:
+        bundle = os.path.join(base, "bundle")
+        run_dir = os.path.join(base, "run")
+        os.makedirs(run_dir)
+        shutil.copytree(rootfs, os.path.join(bundle, "rootfs"), symlinks=True)
+        subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", base], check=True)
+        os.chmod(base, 0o700)
+        as_user = ["runuser", "-u", user.pw_name, "--", "env", f"XDG_RUNTIME_DIR={run_dir}", f"HOME={base}",
+                   sys.executable, "-m", "ocirt"]
+
+        def ocirt(*args):
+            return subprocess.run(as_user + list(args), capture_output=True, text=True, timeout=60, cwd=base)
+        r = ocirt("spec", "--rootless", "--bundle", bundle)
+        assert r.returncode == 0, r.stderr
+        config_path = os.path.join(bundle, "config.json")
+        with open(config_path) as f:
+            config = json.load(f)
+        config["process"]["terminal"] = False
+        config["process"]["args"] = ["sh", "-c", "id -u; cat /proc/self/uid_map; hostname"]
+        with open(config_path, "w") as f:
+            json.dump(config, f)
+        r = ocirt("run", "--bundle", bundle, "rootless-demo")
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.split("\n")
+        assert lines[0] == "0", "root in the container"
+        assert lines[1].split() == ["0", str(user.pw_uid), "1"], "which is the user on the host"
+        assert lines[2] == "ocirt"
+        assert "cgroups are not delegated" in r.stderr or r.stderr == ""
+        assert os.listdir(os.path.join(run_dir, "ocirt")) == [], "run deleted its state under XDG_RUNTIME_DIR"
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -143,6 +143,18 @@ class Placement:
             controllers.append(list(h.controllers))
         return cls(dirs, [], controllers, unit)
 
+    def writable(self):
+        """Whether we may make the directories: always as root; otherwise
+        only where the hierarchy is delegated to us (the nearest existing
+        ancestor of each directory is writable)."""
+        for directory in self.dirs:
+            probe = directory
+            while not os.path.isdir(probe):
+                probe = os.path.dirname(probe)
+            if not os.access(probe, os.W_OK):
+                return False
+        return True
+
     def to_record(self):
         record = {"dirs": self.dirs, "created": self.created, "controllers": self.controllers}
         if self.unit:
