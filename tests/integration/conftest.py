@@ -89,7 +89,8 @@ class Env:
         with open(out_path, "w") as out, open(err_path, "w") as err:
             proc = subprocess.run(cmd, stdin=stdin, stdout=out, stderr=err, timeout=timeout,
                                   pass_fds=pass_fds, env=env, preexec_fn=preexec_fn)
-        return Result(proc.returncode, open(out_path).read(), open(err_path).read())
+        with open(out_path) as out, open(err_path) as err:
+            return Result(proc.returncode, out.read(), err.read())
 
     def ok(self, *args, **kw):
         r = self.ocirt(*args, **kw)

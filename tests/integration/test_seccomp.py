@@ -93,3 +93,46 @@ def test_bad_profile_fails_create_cleanly(no_leftovers):
     cid = env.new_id()
     r = env.ocirt("create", "--bundle", env.bundle(cfg), cid)
     assert r.code == 1 and "linux.seccomp.flags" in r.err, r
+
+
+def test_notify_agent_answers_a_syscall(env, tmp_path):
+    """SCMP_ACT_NOTIFY with listenerPath: the runtime sends the agent the
+    container process state and the notify fd; the agent (here, this test)
+    answers the container's mkdir with EROFS itself."""
+    import fcntl
+    import json
+    import socket
+    import struct
+    import threading
+
+    notif_recv, notif_send = 0xC0502100, 0xC0182101  # SECCOMP_IOCTL_NOTIF_RECV / _SEND
+    path = str(tmp_path / "agent.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    server.settimeout(30)
+    seen = {}
+
+    def agent():
+        conn, _ = server.accept()
+        msg, fds, _, _ = socket.recv_fds(conn, 65536, 1)
+        seen["message"] = json.loads(msg)
+        notif = bytearray(80)
+        fcntl.ioctl(fds[0], notif_recv, notif, True)
+        notif_id, pid = struct.unpack_from("QI", notif)
+        seen["nr"] = struct.unpack_from("i", notif, 16)[0]
+        fcntl.ioctl(fds[0], notif_send, bytearray(struct.pack("QqiI", notif_id, 0, -errno.EROFS, 0)), True)
+        os.close(fds[0])
+
+    thread = threading.Thread(target=agent, daemon=True)
+    thread.start()
+    seccomp = profile("SCMP_ACT_NOTIFY")
+    seccomp["listenerPath"] = path
+    seccomp["listenerMetadata"] = "ocirt-test-agent"
+    r = run_with(env, seccomp, "mkdir /dev/shm/x; echo rc=$?")
+    thread.join(10)
+    assert r.out == "rc=1\n" and "Read-only file system" in r.err, r
+    message = seen["message"]
+    assert message["fds"] == ["seccompFd"] and message["metadata"] == "ocirt-test-agent"
+    assert message["state"]["id"] in env.ids and message["pid"] > 0
+    assert seen["nr"] in (83, 258), "mkdir or mkdirat (x86_64 numbers)"
