@@ -26,9 +26,10 @@ COMMANDS = {
     "events": "print cgroup statistics and OOM events of a container",
     "spec": "write a default config.json",
     "exec": "run a new process in a running container",
+    "features": "print what this build supports (runtime-spec features)",
 }
 ALIASES = {"ls": "list", "rm": "delete"}
-NOT_YET = ("features", "checkpoint", "restore")
+NOT_YET = ("checkpoint", "restore")
 
 GLOBAL_OPTIONS = [
     Option("--root", value=True, help="state directory (default /run/ocirt as root)"),

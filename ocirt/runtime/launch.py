@@ -154,6 +154,8 @@ def _stage1(req, cfg, ns_fds, channel, listener, console, gate=None):
             os.setresuid(0, 0, 0)
             sc.set_dumpable(False)  # the id change reset it
         sc.unshare(flags)
+        if flags & sc.CLONE_NEWTIME:
+            _write_time_offsets(cfg.spec.linux.get("timeOffsets", {}))
         pid = os.fork()
         if pid == 0:
             init.run(cfg, channel, listener, console)
@@ -181,6 +183,19 @@ def _new_user_namespace(channel):
     sc.set_dumpable(False)
     if not reply or not reply.get("mapped"):
         os._exit(1)  # the runtime failed and says why itself
+
+
+def _write_time_offsets(offsets):
+    """linux.timeOffsets: only until the first process enters the new time
+    namespace (our init, forked next) may its clocks be moved."""
+    lines = "".join(f"{clock} {o.get('secs', 0)} {o.get('nanosecs', 0)}\n" for clock, o in offsets.items())
+    if not lines:
+        return
+    try:
+        with open("/proc/self/timens_offsets", "w") as f:
+            f.write(lines)
+    except OSError as e:
+        raise OSError(e.errno, f"linux.timeOffsets: {e.strerror}") from None
 
 
 def _has_runtime_hooks(spec):

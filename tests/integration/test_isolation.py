@@ -238,3 +238,15 @@ def test_run_relays_a_terminal(env, tmp_path):
     os.close(master)
     assert b"got:hello" in out, out
 
+
+
+def test_time_namespace_offsets(env):
+    with open("/proc/uptime") as f:
+        host_uptime = float(f.read().split()[0])
+    cfg = env.config(args=["cat", "/proc/uptime"])
+    cfg["linux"]["namespaces"].append({"type": "time"})
+    cfg["linux"]["timeOffsets"] = {"boottime": {"secs": 86400 * 365, "nanosecs": 0}}
+    r = env.ocirt("run", "-b", env.bundle(cfg), env.new_id())
+    assert r.code == 0, r
+    inside = float(r.out.split()[0])
+    assert 86400 * 365 <= inside - host_uptime < 86400 * 365 + 60, "boottime moved by a year"
