@@ -158,3 +158,42 @@ def test_containerd_detached_kill(ctr):
         ctr("task", "rm", "-f", "ctd-bg")
         ctr("container", "rm", "ctd-bg")
     assert "ctd-bg" not in ctr("container", "ls", "-q").stdout
+
+
+def test_podman_exec(podman_clean):
+    r = podman_clean("run", "-d", "--name", "ocirt-exec", "localhost/ocirt-test", "sleep", "1000")
+    assert r.returncode == 0, r.stderr
+    try:
+        r = podman_clean("exec", "ocirt-exec", "sh", "-c", "echo in $(hostname); exit 3")
+        assert r.returncode == 3 and r.stdout.startswith("in "), r.stderr
+        r = podman_clean("exec", "-t", "ocirt-exec", "tty")
+        assert r.returncode == 0 and r.stdout.strip().startswith("/dev/pts/"), r.stderr
+        assert podman_clean("exec", "ocirt-exec", "nosuchcommand").returncode == 127
+        top = podman_clean("top", "ocirt-exec", "pid", "args")
+        assert top.returncode == 0 and "sleep 1000" in top.stdout, top.stderr
+        assert podman_clean("pause", "ocirt-exec").returncode == 0
+        state = podman_clean("inspect", "--format", "{{.State.Status}}", "ocirt-exec").stdout.strip()
+        assert state == "paused"
+        assert podman_clean("unpause", "ocirt-exec").returncode == 0
+    finally:
+        podman_clean("rm", "-f", "-t", "0", "ocirt-exec")
+
+
+def test_containerd_exec_and_ps(ctr):
+    r = ctr("run", "-d", "--runc-binary", OCIRT, "localhost/ocirt-test:latest", "ctd-exec", "sleep", "1000")
+    assert r.returncode == 0, r.stderr
+    try:
+        r = ctr("task", "exec", "--exec-id", "e1", "ctd-exec", "sh", "-c", "echo from-exec; exit 4")
+        assert (r.returncode, r.stdout) == (4, "from-exec\n"), r.stderr
+        ps = ctr("task", "ps", "ctd-exec")
+        assert ps.returncode == 0 and len(ps.stdout.splitlines()) >= 2, ps.stderr
+        assert ctr("task", "pause", "ctd-exec").returncode == 0
+        assert "PAUSED" in ctr("task", "ls").stdout
+        assert ctr("task", "resume", "ctd-exec").returncode == 0
+    finally:
+        ctr("task", "kill", "-s", "9", "ctd-exec")
+        deadline = time.monotonic() + 10
+        while "STOPPED" not in ctr("task", "ls").stdout and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ctr("task", "rm", "-f", "ctd-exec")
+        ctr("container", "rm", "ctd-exec")
