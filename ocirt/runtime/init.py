@@ -14,7 +14,7 @@ import errno
 import os
 import socket
 
-from ..linux import rootfs, syscalls as sc
+from ..linux import lsm, rootfs, syscalls as sc
 from ..linux.terminal import setup_console
 from . import hooks, sync
 from .process import ProcessPlan
@@ -73,7 +73,8 @@ def _exec(cfg, channel, listener, console):
     session = rootfs.Session()
     try:
         rootfs.check_sysctl(linux.get("sysctl", {}), spec.namespaces)
-        rootfs.prepare(session, spec.rootfs, spec.mounts, spec.bundle, linux.get("devices", []),
+        mounts = lsm.label_mounts(spec.mounts, linux.get("mountLabel"))
+        rootfs.prepare(session, spec.rootfs, mounts, spec.bundle, linux.get("devices", []),
                        linux.get("rootfsPropagation"))
         rootfs.apply_sysctl(session, linux.get("sysctl", {}))
         if cfg.runtime_hooks:

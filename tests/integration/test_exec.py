@@ -135,3 +135,12 @@ def test_exec_with_a_terminal(env, running, tmp_path):
         output += chunk
     os.close(fds[0])
     assert output.decode().replace("\r", "").splitlines()[0] == name.decode()
+
+
+def test_exec_cpu_affinity(env, running, tmp_path):
+    process = {"args": ["/bin/grep", "Cpus_allowed_list", "/proc/self/status"], "cwd": "/",
+               "user": {"uid": 0, "gid": 0}, "execCPUAffinity": {"initial": "0", "final": "0"}}
+    path = tmp_path / "process.json"
+    path.write_text(json.dumps(process))
+    r = env.ocirt("exec", "--process", str(path), running)
+    assert r.code == 0 and r.out.split() == ["Cpus_allowed_list:", "0"], r

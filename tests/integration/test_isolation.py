@@ -250,3 +250,14 @@ def test_time_namespace_offsets(env):
     assert r.code == 0, r
     inside = float(r.out.split()[0])
     assert 86400 * 365 <= inside - host_uptime < 86400 * 365 + 60, "boottime moved by a year"
+
+
+@pytest.mark.parametrize("no_new_keyring", [False, True])
+def test_session_keyring(env, no_new_keyring):
+    cfg = env.config(args=["cat", "/proc/keys"])
+    cfg["linux"]["maskedPaths"].remove("/proc/keys")
+    cid = env.new_id()
+    extra = ["--no-new-keyring"] if no_new_keyring else []
+    r = env.ocirt("run", *extra, "-b", env.bundle(cfg), cid)
+    assert r.code == 0, r
+    assert (f"_ses.{cid}" in r.out) != no_new_keyring, r.out
