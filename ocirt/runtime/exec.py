@@ -11,13 +11,13 @@ shim).
 """
 
 import os
-import socket
 
 from ..errors import RuntimeFailure
 from ..linux import namespaces, sched, syscalls as sc
-from ..linux.terminal import connect_console_socket, setup_console
+from ..linux.terminal import setup_console
 from . import sync
 from .process import ProcessPlan
+from .stdio import console_for, preserved_fds
 
 # All the namespace kinds a container may have, as /proc/PID/ns names.
 _NS_FILES = (("user", "user"), ("mnt", "mount"), ("pid", "pid"), ("net", "network"),
@@ -60,23 +60,8 @@ def namespace_flags(pid):
 def launch(req):
     """Start the process; returns its host pid once it has exec'd."""
     flags = namespace_flags(req.init_pid)
-    console = None
-    if req.process.get("terminal"):
-        if not req.console_socket:
-            raise RuntimeFailure("process.terminal is true: --console-socket is required")
-        if isinstance(req.console_socket, socket.socket):
-            console = req.console_socket
-        else:
-            try:
-                console = connect_console_socket(req.console_socket)
-            except OSError as e:
-                raise RuntimeFailure(f"--console-socket {req.console_socket}: {e.strerror}") from None
-    fds = list(range(3, 3 + req.preserve_fds))
-    for fd in fds:
-        try:
-            os.fstat(fd)
-        except OSError:
-            raise RuntimeFailure(f"--preserve-fds: fd {fd} is not open") from None
+    console = console_for(req.process, req.console_socket)
+    fds, _ = preserved_fds(req.preserve_fds)
     # Built here, before the fork: capabilities and the filter are computed
     # while this process still sees the host's libraries.
     plan = ProcessPlan(req.process, req.linux, warn=req.warn)

@@ -21,6 +21,7 @@ from ..errors import ConfigError, RuntimeFailure
 from ..linux import namespaces, syscalls as sc
 from ..linux.terminal import connect_console_socket
 from . import hooks, init, sync
+from .stdio import console_for, preserved_fds
 
 
 class LaunchRequest:
@@ -44,22 +45,6 @@ class LaunchRequest:
         self.enter_hook = enter_hook
 
 
-def _passed_fds(preserve_fds):
-    """fds 3.. that the container gets: $LISTEN_FDS (socket activation, when
-    meant for us) plus --preserve-fds more, as runc counts them."""
-    listen = 0
-    if os.environ.get("LISTEN_FDS") and os.environ.get("LISTEN_PID") == str(os.getpid()):
-        listen = int(os.environ["LISTEN_FDS"])
-    fds = list(range(3, 3 + listen + preserve_fds))
-    for fd in fds:
-        try:
-            os.fstat(fd)
-        except OSError:
-            raise RuntimeFailure(f"--preserve-fds: fd {fd} is not open") from None
-    extra_env = [f"LISTEN_FDS={listen}", "LISTEN_PID=1"] if listen else []
-    return fds, extra_env
-
-
 def launch(req):
     """Create the container's init; return its host pid once it is created."""
     spec = req.spec
@@ -70,20 +55,11 @@ def launch(req):
     except ValueError as e:
         index, message = e.args
         raise ConfigError(f"linux.namespaces[{index}].path", message) from None
-    fds, extra_env = _passed_fds(req.preserve_fds)
+    fds, extra_env = preserved_fds(req.preserve_fds, socket_activation=True)
     console = None
     closing = [fd for _, fd in ns_fds]
     try:
-        if spec.process.get("terminal"):
-            if not req.console_socket:
-                raise RuntimeFailure("process.terminal is true: --console-socket is required")
-            if isinstance(req.console_socket, socket.socket):
-                console = req.console_socket  # `run` relays the pty itself
-            else:
-                try:
-                    console = connect_console_socket(req.console_socket)
-                except OSError as e:
-                    raise RuntimeFailure(f"--console-socket {req.console_socket}: {e.strerror}") from None
+        console = console_for(spec.process, req.console_socket)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         # Through the directory's fd: the path stays short whatever --root is.
         listener.bind(f"/proc/self/fd/{req.state_dir_fd}/start.sock")

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from .conftest import cgroup_dirs, wait_for_text
+from .conftest import cgroup_dirs
 
 
 def run_in(env, script, cfg=None, extra=()):

@@ -2,6 +2,7 @@
 comparisons, and the load order with and without noNewPrivileges."""
 
 import errno
+import os
 import signal
 
 import pytest

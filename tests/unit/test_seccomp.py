@@ -2,7 +2,6 @@
 filter's own text form (PFC) without loading it into the test process."""
 
 import errno
-import io
 import os
 
 import pytest
