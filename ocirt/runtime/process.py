@@ -136,13 +136,19 @@ class ProcessPlan:
         os.umask(user.get("umask", 0o022))
         if self.caps:
             self.caps.drop_bounding()
+        # The cwd is checked (getcwd) before any filter is in: a profile may
+        # well deny getcwd to the program.
+        enter_cwd(proc["cwd"])
         if self.seccomp is not None and not proc.get("noNewPrivileges"):
             self._load_seccomp()
         switch_user(user)
         if self.caps:
             self.caps.apply()
         sc.set_dumpable(False)  # a uid change resets it to suid_dumpable; be explicit
-        enter_cwd(proc["cwd"])
+        try:
+            os.chdir(proc["cwd"])  # again as the user: their own access counts
+        except OSError as e:
+            raise OSError(e.errno, f"process.cwd {proc['cwd']}: {e.strerror}") from None
         self.env = environment(proc) + self.extra_env
         self.path = find_executable(proc["args"][0], self.env)
 

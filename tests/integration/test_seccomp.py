@@ -137,3 +137,16 @@ def test_notify_agent_answers_a_syscall(env, tmp_path):
     assert message["fds"] == ["seccompFd"] and message["metadata"] == "ocirt-test-agent"
     assert message["state"]["id"] in env.ids and message["pid"] > 0
     assert seen["nr"] in (83, 258), "mkdir or mkdirat (x86_64 numbers)"
+
+
+def test_a_profile_denying_getcwd(env):
+    """Without noNewPrivileges the filter goes in before the user switch; the
+    runtime's own cwd check must not trip over it."""
+    r = run_with(env, profile("SCMP_ACT_ERRNO", names=["getcwd"]), "cd /tmp; echo ok", no_new_privs=False)
+    assert (r.code, r.out) == (0, "ok\n"), r
+
+
+def test_cwd_the_user_cannot_enter(env):
+    cfg = env.config(args=["true"], cwd="/root", user={"uid": 65534, "gid": 65534})
+    r = env.ocirt("run", "-b", env.bundle(cfg), env.new_id())
+    assert r.code == 1 and "process.cwd /root: Permission denied" in r.err, r
