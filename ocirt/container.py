@@ -244,7 +244,8 @@ class Container:
         if not config_hooks.get("poststart"):
             return
         from .runtime import hooks
-        state = dict(self.state(), status=RUNNING)
+        # The program may be gone already: the hook still learns which it was.
+        state = dict(self.state(), status=RUNNING, pid=self.pid)
         try:
             hooks.run_all("poststart", config_hooks, state)
         except hooks.HookError as e:
