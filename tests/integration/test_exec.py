@@ -144,3 +144,29 @@ def test_exec_cpu_affinity(env, running, tmp_path):
     path.write_text(json.dumps(process))
     r = env.ocirt("exec", "--process", str(path), running)
     assert r.code == 0 and r.out.split() == ["Cpus_allowed_list:", "0"], r
+
+
+def test_exec_helper_is_not_dumpable_inside_the_container(env, running):
+    """Caught before its execve (the container is paused, so the exec'd
+    process freezes in its cgroup while it is still the runtime's Python):
+    a process in the container's pid namespace can read neither its exe (the
+    host's interpreter), its fds nor its environment."""
+    init = env.state(running)["pid"]
+    env.ok("pause", running)
+    try:
+        r = env.ocirt("exec", "-d", "--ignore-paused", running, "true")
+        assert r.code == 0, r
+        probe = env.config(args=["sh", "-c",
+            "for d in /proc/[0-9]*; do [ $d = /proc/$$ ] && continue; "
+            "grep -q python $d/cmdline 2>/dev/null || continue; echo helper; "
+            "readlink $d/exe >/dev/null 2>&1 && echo exe-readable; "
+            "for f in $d/fd/*; do readlink $f >/dev/null 2>&1 && echo fd-readable; done; "
+            "head -c1 $d/environ >/dev/null 2>&1 && echo environ-readable; done"])
+        for ns in probe["linux"]["namespaces"]:
+            if ns["type"] == "pid":
+                ns["path"] = f"/proc/{init}/ns/pid"
+        r = env.ocirt("run", "-b", env.bundle(probe), env.new_id())
+        assert r.code == 0, r
+        assert r.out.split() == ["helper"], r.out
+    finally:
+        env.ok("resume", running)

@@ -104,3 +104,14 @@ def test_selinux_label_asked_for_but_absent_is_an_error(no_leftovers):
         pytest.skip("SELinux is enabled here: the error path cannot be shown")
     r = run_out(env, "true", selinuxLabel="system_u:system_r:container_t:s0")
     assert r.code == 1 and "process.selinuxLabel: SELinux is not enabled on this host" in r.err, r
+
+
+def test_scheduler_deadline(env):
+    """SCHED_DEADLINE needs real-time bandwidth the host may not grant: it is
+    either in force, or refused with an error naming the field."""
+    r = run_out(env, "cat /proc/self/stat", scheduler={
+        "policy": "SCHED_DEADLINE", "runtime": 10_000_000, "deadline": 30_000_000, "period": 30_000_000})
+    if r.code != 0:
+        assert "process.scheduler:" in r.err, r
+        return
+    assert stat_fields(r.out)[38] == "6", "policy SCHED_DEADLINE"

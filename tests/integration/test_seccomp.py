@@ -150,3 +150,15 @@ def test_cwd_the_user_cannot_enter(env):
     cfg = env.config(args=["true"], cwd="/root", user={"uid": 65534, "gid": 65534})
     r = env.ocirt("run", "-b", env.bundle(cfg), env.new_id())
     assert r.code == 1 and "process.cwd /root: Permission denied" in r.err, r
+
+
+@pytest.mark.parametrize("flag", ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
+                                  "SECCOMP_FILTER_FLAG_SPEC_ALLOW"])
+def test_filter_flags(env, flag):
+    seccomp = profile("SCMP_ACT_ERRNO")
+    seccomp["flags"] = [flag]
+    r = run_with(env, seccomp, "grep -E '^(Seccomp|Speculation_Store_Bypass):' /proc/self/status; "
+                               "mkdir /dev/shm/x; echo rc=$?")
+    assert r.code == 0 and "Seccomp:\t2" in r.out and "rc=1" in r.out, r
+    if flag == "SECCOMP_FILTER_FLAG_SPEC_ALLOW":
+        assert "force mitigated" not in r.out, "SPEC_ALLOW leaves speculation control as it was"

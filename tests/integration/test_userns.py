@@ -158,3 +158,46 @@ def test_rootless(unprivileged_user, rootfs):
         assert os.listdir(os.path.join(run_dir, "ocirt")) == [], "run deleted its state under XDG_RUNTIME_DIR"
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_rootless_with_subordinate_ids(unprivileged_user, rootfs):
+    """More than the user's own id: the maps go through newuidmap and
+    newgidmap, which check /etc/subuid and /etc/subgid."""
+    user = unprivileged_user
+    entry = f"{user.pw_name}:400000:65536\n"
+    saved = {}
+    for path in ("/etc/subuid", "/etc/subgid"):
+        saved[path] = open(path).read() if os.path.exists(path) else None
+        with open(path, "a") as f:
+            f.write(entry)
+    base = tempfile.mkdtemp(prefix="ocirt-subid-", dir="/tmp")
+    try:
+        bundle = os.path.join(base, "bundle")
+        run_dir = os.path.join(base, "run")
+        os.makedirs(run_dir)
+        shutil.copytree(rootfs, os.path.join(bundle, "rootfs"), symlinks=True)
+        from ocirt.spec.defaults import rootless_config
+        config = rootless_config(user.pw_uid, user.pw_gid, ["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map"],
+                                 terminal=False)
+        for key, own in (("uidMappings", user.pw_uid), ("gidMappings", user.pw_gid)):
+            config["linux"][key] = [{"containerID": 0, "hostID": own, "size": 1},
+                                    {"containerID": 1, "hostID": 400000, "size": 65536}]
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            json.dump(config, f)
+        subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", base], check=True)
+        os.chmod(base, 0o700)
+        r = subprocess.run(["runuser", "-u", user.pw_name, "--", "env", f"XDG_RUNTIME_DIR={run_dir}",
+                            sys.executable, "-m", "ocirt", "run", "--bundle", bundle, "subid-demo"],
+                           capture_output=True, text=True, timeout=60, cwd=base)
+        assert r.returncode == 0, r.stderr
+        rows = [line.split() for line in r.stdout.splitlines()]
+        assert rows == [["0", str(user.pw_uid), "1"], ["1", "400000", "65536"],
+                        ["0", str(user.pw_gid), "1"], ["1", "400000", "65536"]]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+        for path, text in saved.items():
+            if text is None:
+                os.unlink(path)
+            else:
+                with open(path, "w") as f:
+                    f.write(text)
