@@ -20,7 +20,7 @@ from . import log
 from .errors import NotRunningError, OcirtError, RuntimeFailure, StateError
 from .state import START_SOCKET, StateStore, write_atomic, validate_id
 
-CREATING, CREATED, RUNNING, PAUSED, STOPPED = "creating", "created", "running", "paused", "stopped"
+CREATED, RUNNING, PAUSED, STOPPED = "created", "running", "paused", "stopped"
 _KILLABLE = (CREATED, RUNNING, PAUSED)
 
 
@@ -122,11 +122,10 @@ class Container:
                                            start_token=record["start_token"].encode()))
                 record["pid"] = pid
                 record["init_start"] = start_time(pid)
-                cdir.write(record)
+                record["resources"] = resources
+                cdir.write(record)  # before the late limits: a killed create still names its init
                 if placement.dirs:
                     manager.apply(late)
-                record["resources"] = resources
-                cdir.write(record)
                 if pid_file:
                     write_atomic(os.path.abspath(pid_file), str(pid).encode(), 0o644)
             except BaseException as e:

@@ -43,10 +43,6 @@ def _get():
     return _logger
 
 
-def logs_to_stderr():
-    return _settings["file"] is None
-
-
 def debug(msg, **fields):
     if _settings["debug"]:
         _get().debug(msg, **fields)

@@ -63,7 +63,6 @@ MNT_DETACH = 0x2
 # prctl(2)
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
-PR_GET_DUMPABLE = 3
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 
@@ -116,10 +115,6 @@ def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
 
 def set_dumpable(dumpable):
     prctl(PR_SET_DUMPABLE, 1 if dumpable else 0)
-
-
-def is_dumpable():
-    return prctl(PR_GET_DUMPABLE) == 1
 
 
 def set_child_subreaper():

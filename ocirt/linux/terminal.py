@@ -19,16 +19,6 @@ TIOCSCTTY = 0x540E
 TIOCSWINSZ = 0x5414
 
 
-def connect_console_socket(path):
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(path)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 def setup_console(console_sock, size, uid, gid, bind_console=True):
     """bind_console: also bind the pty onto /dev/console (the init's console;
     an exec'd process gets a pty of its own and leaves /dev/console alone)."""

@@ -19,9 +19,8 @@ import socket
 
 from ..errors import ConfigError, RuntimeFailure
 from ..linux import namespaces, syscalls as sc
-from ..linux.terminal import connect_console_socket
 from . import hooks, init, sync
-from .stdio import console_for, preserved_fds
+from .stdio import connect_unix, console_for, preserved_fds
 
 
 class LaunchRequest:
@@ -186,7 +185,7 @@ def _seccomp_listener(spec):
     if not path:
         return None
     try:
-        return connect_console_socket(path)
+        return connect_unix(path)
     except OSError as e:
         raise RuntimeFailure(f"linux.seccomp.listenerPath {path}: {e.strerror}") from None
 

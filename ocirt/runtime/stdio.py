@@ -5,7 +5,18 @@ import os
 import socket
 
 from ..errors import RuntimeFailure
-from ..linux.terminal import connect_console_socket
+
+
+def connect_unix(path):
+    """A stream socket connected to the unix socket at path (the caller's
+    console socket, the seccomp agent's listenerPath)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def console_for(process, console_socket):
@@ -19,7 +30,7 @@ def console_for(process, console_socket):
     if isinstance(console_socket, socket.socket):
         return console_socket
     try:
-        return connect_console_socket(console_socket)
+        return connect_unix(console_socket)
     except OSError as e:
         raise RuntimeFailure(f"--console-socket {console_socket}: {e.strerror}") from None
 
