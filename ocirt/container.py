@@ -205,12 +205,12 @@ class Container:
 
     def start(self):
         """Make the init exec the user's program; returns once it has."""
-        import socket
+        from .linux import unixsock
         with self._locked() as cdir:
             status = self._status()
             if status != CREATED:
                 raise StateError(f"cannot start container {self.id}: it is {status}, not created", status)
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock = unixsock.UnixSocket()
             try:
                 sock.connect(f"/proc/self/fd/{cdir.fd}/{START_SOCKET}")
                 sock.sendall(self._record.get("start_token", "").encode())
@@ -248,7 +248,7 @@ class Container:
         try:
             hooks.run_all("poststart", config_hooks, state)
         except hooks.HookError as e:
-            import signal
+            import _signal as signal
             from .linux.proc import open_pidfd
             pidfd = open_pidfd(self.pid, self._record.get("init_start"))
             if pidfd is not None:
@@ -259,7 +259,7 @@ class Container:
     def kill(self, sig=15, all=False):
         """Send sig (default SIGTERM) to the init, or with all to every process
         in the container's cgroup."""
-        import signal
+        import _signal as signal
         from .linux.proc import open_pidfd
         with self._locked():
             status = self._status()
@@ -448,7 +448,7 @@ def _merge(old, new):
 
 def _destroy(cdir, record, status, poststop=None):
     import select
-    import signal
+    import _signal as signal
     from .linux.proc import open_pidfd
     placement = _placement(record)
     pidfd = open_pidfd(record.get("pid"), record.get("init_start")) if status != STOPPED else None
@@ -471,7 +471,7 @@ def _destroy(cdir, record, status, poststop=None):
 
 
 def _kill_cgroup(placement):
-    import signal
+    import _signal as signal
     from .linux.cgroups import CgroupError
     from .linux.cgroups.manager import for_placement
     manager = for_placement(placement)

@@ -3,9 +3,9 @@ package: `import json` imports re and enum, about 7 ms on these machines,
 more than the rest of `ocirt state`. The C accelerator `_json` that the json
 package itself uses does the parsing and the string escaping here.
 
-Only what ocirt writes and reads on those paths is supported: objects, arrays,
-strings, integers, floats, booleans and null. config.json still goes through
-the json package (spec/), whose strictness options it needs.
+Only what ocirt writes and reads is supported: objects, arrays, strings,
+integers, floats, booleans and null. spec/ parses config.json with a scanner
+of its own (whole numbers as ints).
 """
 
 import _json
@@ -20,29 +20,50 @@ def _reject_constant(name):
 class _ScannerContext:
     """The attributes _json.make_scanner reads (what json.JSONDecoder has)."""
 
-    strict = True
+    strict = True  # no raw control characters in strings
     object_hook = None
     object_pairs_hook = None
-    parse_float = float
     parse_int = int
-    parse_constant = staticmethod(_reject_constant)
+    parse_constant = staticmethod(_reject_constant)  # NaN and Infinity are not JSON
     memo = None
 
+    def __init__(self, parse_float):
+        self.parse_float = parse_float
 
-_scan = _json.make_scanner(_ScannerContext())
+
+def scanner(parse_float=float):
+    """A scanner for loads(); parse_float gets the text of each non-integer."""
+    return _json.make_scanner(_ScannerContext(parse_float))
 
 
-def loads(text):
+_scan = scanner()
+
+
+def loads(text, scan=_scan):
     if isinstance(text, bytes):
         text = text.decode("utf-8")
     start = len(text) - len(text.lstrip(_WHITESPACE))
     try:
-        value, end = _scan(text, start)
-    except StopIteration:
-        raise ValueError(f"no JSON value at offset {start}") from None
-    if text[end:].strip(_WHITESPACE):
-        raise ValueError(f"extra data after the JSON value at offset {end}")
+        try:
+            value, end = scan(text, start)
+        except SystemError:
+            # The scanner raises its errors as json.decoder.JSONDecodeError
+            # but finds that class only if json.decoder is already imported
+            # (it fails with SystemError otherwise): import it and rescan.
+            import json.decoder  # noqa: F401
+            value, end = scan(text, start)
+    except StopIteration as e:  # its value is where a value was missing
+        raise ValueError(f"no JSON value at {_position(text, e.value)}") from None
+    rest = len(text) - len(text[end:].lstrip(_WHITESPACE))
+    if rest < len(text):
+        raise ValueError(f"extra data after the JSON value at {_position(text, rest)}")
     return value
+
+
+def _position(text, offset):
+    line = text.count("\n", 0, offset) + 1
+    column = offset - text.rfind("\n", 0, offset)
+    return f"line {line} column {column} (char {offset})"
 
 
 def dumps(value, indent=None):

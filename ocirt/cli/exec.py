@@ -85,8 +85,8 @@ def main(ctx, argv):
     process = build_process(opts, rest[1:], container.config.get("process", {}))
     relay = None
     if process.get("terminal") and not opts["console_socket"] and not opts["detach"]:
-        import socket
-        relay, opts["console_socket"] = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        from ..linux import unixsock
+        relay, opts["console_socket"] = unixsock.socketpair()
     supervisor = None
     if not opts["detach"]:
         # Before the process exists, so that no signal meant for it is lost.

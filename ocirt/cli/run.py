@@ -43,23 +43,24 @@ def _terminal_relay(opts):
     a terminal and the caller gave none: we then relay the pty ourselves."""
     if opts["console_socket"]:
         return None
-    import json
     import os
-    import socket
+
+    from .. import jsonio
+    from ..linux import unixsock
     try:
         with open(os.path.join(opts["bundle"], "config.json"), "rb") as f:
-            terminal = json.loads(f.read()).get("process", {}).get("terminal")
+            terminal = jsonio.loads(f.read()).get("process", {}).get("terminal")
     except (OSError, ValueError, AttributeError):
         return None  # create reports the problem properly
     if not terminal:
         return None
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    ours, theirs = unixsock.socketpair()
     opts["console_socket"] = theirs
     return ours
 
 
 def _receive_master(sock):
-    import socket
-    _, fds, _, _ = socket.recv_fds(sock, 4096, 1)
+    from ..linux import unixsock
+    _, fds = unixsock.recv_fds(sock, 4096, 1)
     sock.close()
     return fds[0]

@@ -5,11 +5,10 @@ controlling terminal and stdio and bound onto /dev/console."""
 import errno
 import fcntl
 import os
-import socket
 import stat
 import struct
 
-from . import mountapi
+from . import mountapi, unixsock
 from .paths import mkdirs_in_root
 
 TIOCSPTLCK = 0x40045431
@@ -33,7 +32,7 @@ def setup_console(console_sock, size, uid, gid, bind_console=True):
         os.fchown(slave, uid, gid)
         if bind_console:
             _bind_dev_console(slave)
-        socket.send_fds(console_sock, [f"/dev/pts/{number}".encode()], [master])
+        unixsock.send_fds(console_sock, f"/dev/pts/{number}".encode(), [master])
     finally:
         os.close(master)
     fcntl.ioctl(slave, TIOCSCTTY, 0)

@@ -12,9 +12,8 @@ str() only (traceback formatting would import modules).
 
 import errno
 import os
-import socket
 
-from ..linux import lsm, rootfs, syscalls as sc
+from ..linux import lsm, rootfs, syscalls as sc, unixsock
 from ..linux.terminal import setup_console
 from . import hooks, sync
 from .process import ProcessPlan
@@ -136,7 +135,7 @@ def _wait_for_start(listener, token):
         conn, _ = listener.accept()
         conn.settimeout(5)
         try:
-            presented = conn.recv(len(token), socket.MSG_WAITALL)
+            presented = conn.recv(len(token), unixsock.MSG_WAITALL)
         except OSError:
             presented = b""
         conn.settimeout(None)

@@ -2,21 +2,9 @@
 exec: the console socket when process.terminal is set, and preserved fds."""
 
 import os
-import socket
 
 from ..errors import RuntimeFailure
-
-
-def connect_unix(path):
-    """A stream socket connected to the unix socket at path (the caller's
-    console socket, the seccomp agent's listenerPath)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(path)
-    except OSError:
-        sock.close()
-        raise
-    return sock
+from ..linux import unixsock
 
 
 def console_for(process, console_socket):
@@ -27,10 +15,10 @@ def console_for(process, console_socket):
         return None
     if not console_socket:
         raise RuntimeFailure("process.terminal is true: --console-socket is required")
-    if isinstance(console_socket, socket.socket):
+    if unixsock.is_socket(console_socket):
         return console_socket
     try:
-        return connect_unix(console_socket)
+        return unixsock.connect(console_socket)
     except OSError as e:
         raise RuntimeFailure(f"--console-socket {console_socket}: {e.strerror}") from None
 

@@ -2,19 +2,19 @@
 per SOCK_SEQPACKET datagram, so no framing is needed and EOF means every
 holder of the other end has exited."""
 
-import json
-import socket
+from .. import jsonio
+from ..linux import unixsock
 
 
 def pair():
-    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    return unixsock.socketpair(unixsock.SOCK_SEQPACKET)
 
 
 def send(sock, **message):
-    sock.send(json.dumps(message).encode())
+    sock.send(jsonio.dumps(message).encode())
 
 
 def receive(sock):
     """The next message, or None at EOF (the peer is gone)."""
     data = sock.recv(65536)
-    return json.loads(data) if data else None
+    return jsonio.loads(data) if data else None

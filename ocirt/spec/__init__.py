@@ -1,9 +1,9 @@
 """The runtime-spec as data: load a bundle's config.json, validate it (schema and
 the spec's semantic rules) and expose it read-only. Never touches the kernel."""
 
-import json
 import os
 
+from .. import jsonio
 from .._version import OCI_VERSION  # noqa: F401 - re-exported
 from ..errors import ConfigError
 from . import rules
@@ -48,15 +48,14 @@ def validate(config, file="config.json"):
         raise ConfigError(e.path, e.rule, file=file) from None
 
 
-def _reject_constant(name):
-    raise ValueError(f"{name} is not JSON")
-
-
 def _number(text):
     """Whole numbers written as 1.0 or 1e3 become ints: every number in the
     spec is an integer, and the kernel calls take nothing else."""
     value = float(text)
     return int(value) if value.is_integer() else value
+
+
+_scan_config = jsonio.scanner(parse_float=_number)
 
 
 def validate_process(process, file="process.json"):
@@ -76,7 +75,7 @@ def parse(data, file="config.json"):
     UTF-16), no NaN or Infinity, and absurd nesting is an error, not a crash."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_number)
+        return jsonio.loads(text, _scan_config)
     except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
         raise ConfigError(None, f"not valid JSON: {reason}", file=file) from None

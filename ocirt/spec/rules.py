@@ -5,12 +5,12 @@ Runs after the schema, so types, required fields and absolute paths
 (pattern "^/") are already right.
 """
 
-import json
-
 from ..errors import ConfigError
+from ..jsonio import dumps
+
 
 def _got(value):
-    return f"(got {json.dumps(value)})"
+    return f"(got {dumps(value)})"
 
 
 def check(config):

@@ -73,7 +73,7 @@ class Manager:
 
     def signal_all(self, sig):
         """Signal every process; freeze around it so none forks away."""
-        import signal
+        import _signal as signal
         if sig == signal.SIGKILL and self.kill_all():
             return
         was_frozen = self.frozen()
