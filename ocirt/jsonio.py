@@ -66,8 +66,19 @@ def _position(text, offset):
     return f"line {line} column {column} (char {offset})"
 
 
+def _unsupported(value):
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+# The C encoder json.dumps uses (no circular-reference markers: ocirt writes trees).
+_encode_compact = _json.make_encoder(None, _unsupported, _json.encode_basestring_ascii, None,
+                                     ": ", ", ", False, False, False)
+
+
 def dumps(value, indent=None):
     """Like json.dumps (ASCII, no sorting); indent gives Go's MarshalIndent shape."""
+    if indent is None:
+        return "".join(_encode_compact(value, 0))
     out = []
     _write(value, out, indent, 0)
     return "".join(out)
@@ -89,7 +100,7 @@ def _write(value, out, indent, level):
     elif isinstance(value, (list, tuple)):
         _container(list(value), "[", "]", out, indent, level, keyed=False)
     else:
-        raise TypeError(f"cannot write {type(value).__name__} as JSON")
+        _unsupported(value)
 
 
 def _container(items, opening, closing, out, indent, level, keyed):

@@ -5,11 +5,11 @@ commands on one container run one after the other.
 This module is the only writer of state.json.
 """
 
+import errno
 import fcntl
 import os
 
 from . import jsonio
-
 from .errors import ExistsError, InvalidIdError, NotFoundError, OcirtError
 
 STATE_FILE = "state.json"
@@ -45,26 +45,24 @@ def validate_id(container_id):
 
 
 def write_atomic(path, data, mode=0o600):
-    """write + fsync + rename + fsync of the directory: a reader sees the old
-    file or the new one, never a torn one, also after a crash."""
+    """write + rename: a reader sees the old file or the new one, never a torn
+    one. No fsync: the state root is a runtime directory (/run, a tmpfs, by
+    default) that does not outlive a reboot, and neither do the containers it
+    describes; on a disk root each fsync cost milliseconds per write."""
     directory = os.path.dirname(path) or "."
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
+        try:
+            written = os.write(fd, data)
+            if written != len(data):  # a full filesystem may take only part
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), tmp)
+        finally:
+            os.close(fd)
         os.rename(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
-    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 class ContainerDir:
