@@ -62,9 +62,11 @@ def _field(host_name):
 
 
 def _reason(e):
-    """NetlinkError carries an errno in .code and prints a tuple."""
+    """NetlinkError carries an errno in .code (and prints a tuple)."""
     code = getattr(e, "code", None)
-    return os.strerror(code) if isinstance(code, int) else str(e)
+    if isinstance(code, int):
+        return os.strerror(code)
+    return getattr(e, "strerror", None) or str(e)
 
 
 def move_in(devices, pid):
@@ -112,12 +114,15 @@ class Moved:
 
     def open(self, pid):
         from pyroute2 import IPRoute
-        self.home_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        self.target_ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        if _same_file(self.home_ns, self.target_ns):
-            raise NetDeviceError("linux.netDevices: the container's network namespace is the runtime's own")
-        self.host = IPRoute()
-        self.inside = _socket_in(self.target_ns, self.home_ns)
+        try:
+            self.home_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            self.target_ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            if _same_file(self.home_ns, self.target_ns):
+                raise NetDeviceError("linux.netDevices: the container's network namespace is the runtime's own")
+            self.host = IPRoute()
+            self.inside = _socket_in(self.target_ns, self.home_ns)
+        except OSError as e:
+            raise NetDeviceError(f"linux.netDevices: reaching the container's network namespace: {_reason(e)}") from None
 
     def plan(self, host_name, name):
         found = self.host.link_lookup(ifname=host_name)
