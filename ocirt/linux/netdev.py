@@ -74,7 +74,8 @@ def move_in(devices, pid):
     network namespace of process pid. Returns the Moved devices: close() them
     once the container is created, undo() them if its create fails. Raises
     NetDeviceError having undone its own partial work; nothing moves until
-    every device is found and no name is taken inside."""
+    every device is found and no name is taken inside. ProcessLookupError:
+    the process has exited already."""
     moved = Moved()
     try:
         moved.open(pid)
@@ -85,7 +86,7 @@ def move_in(devices, pid):
     except BaseException as e:
         problems = moved.undo()
         moved.close()
-        if not isinstance(e, Exception):
+        if isinstance(e, ProcessLookupError) or not isinstance(e, Exception):
             raise
         message = str(e) if isinstance(e, NetDeviceError) else f"linux.netDevices: {_reason(e)}"
         raise NetDeviceError("; ".join([message] + problems)) from None
@@ -116,11 +117,16 @@ class Moved:
         from pyroute2 import IPRoute
         try:
             self.home_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            self.target_ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                self.target_ns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise ProcessLookupError(f"process {pid} has exited") from None
             if _same_file(self.home_ns, self.target_ns):
                 raise NetDeviceError("linux.netDevices: the container's network namespace is the runtime's own")
             self.host = IPRoute()
             self.inside = _socket_in(self.target_ns, self.home_ns)
+        except ProcessLookupError:
+            raise
         except OSError as e:
             raise NetDeviceError(f"linux.netDevices: reaching the container's network namespace: {_reason(e)}") from None
 

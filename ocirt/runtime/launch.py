@@ -247,6 +247,8 @@ def _move_net_devices(devices, pid, channel):
         return None
     try:
         moved = netdev.move_in(devices, pid)
+    except ProcessLookupError:
+        return None  # the init died: its own error is next on the channel
     except netdev.NetDeviceError as e:
         raise RuntimeFailure(str(e)) from None
     try:

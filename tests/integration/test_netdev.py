@@ -285,3 +285,17 @@ def test_a_failure_after_the_move_puts_the_device_back(no_leftovers, links):
     assert addresses(name) == {V4, V6} and is_up(name), "back with its addresses, up"
     assert exists(down) and not is_up(down), "back, and down as it was"
     assert exists(peer)
+
+
+def test_an_init_that_fails_while_the_devices_move_gets_them_back(no_leftovers, links):
+    """The init fails building the rootfs, before it waits for the devices:
+    the runtime finishes the move, finds the init gone, reads its error and
+    puts the devices back."""
+    env = no_leftovers
+    name, _ = links.veth(V4)
+    cfg = with_devices(env, "true", {name: {"name": "net0"}})
+    cfg["mounts"].append({"destination": "/mnt", "type": "bind", "source": f"/nonexistent-{name}",
+                          "options": ["bind"]})
+    line = one_line_error(env, cfg)
+    assert "mounts[" in line and "/nonexistent-" in line, line
+    assert addresses(name) == {V4} and is_up(name)
