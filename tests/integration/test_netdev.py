@@ -15,6 +15,8 @@ import uuid
 
 import pytest
 
+from .test_userns import reachable_rootfs  # noqa: F401 - a fixture
+
 IFF_UP = 0x1
 
 
@@ -190,6 +192,21 @@ def test_only_permanent_global_addresses_move(env, links):
     out = env.ok("run", "-b", env.bundle(cfg), env.new_id()).out
     assert f"inet {V4}" in out
     assert "10.213.8.2" not in out
+
+
+def test_into_a_namespace_owned_by_the_containers_user_namespace(env, links, reachable_rootfs):
+    """The runtime, root of the host, reaches a namespace owned by a child
+    user namespace; lo comes up there too."""
+    env.rootfs = reachable_rootfs
+    name, _ = links.veth(V4)
+    cfg = with_devices(env, "cat /sys/class/net/lo/flags; ip -o addr show dev net0", {name: {"name": "net0"}})
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    for field in ("uidMappings", "gidMappings"):
+        cfg["linux"][field] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] != "cgroup"]  # v1 cgroupfs cannot be mounted in a userns
+    flags, listing = env.ok("run", "-b", env.bundle(cfg), env.new_id()).out.split("\n", 1)
+    assert int(flags, 16) & IFF_UP
+    assert f"inet {V4} scope global net0" in listing
 
 
 # -- a namespace joined by path -------------------------------------------------
