@@ -75,12 +75,12 @@ def _exec(cfg, channel, listener, console):
         mounts = lsm.label_mounts(spec.mounts, linux.get("mountLabel"))
         rootfs.prepare(session, spec.rootfs, mounts, spec.bundle, linux.get("devices", []),
                        linux.get("rootfsPropagation"))
+        if linux.get("netDevices"):
+            _wait_for(channel, "netdevices")  # net.* sysctls may name them
         rootfs.apply_sysctl(session, linux.get("sysctl", {}))
         if cfg.runtime_hooks:
             sync.send(channel, hooks="runtime")
-            reply = sync.receive(channel)
-            if not reply or not reply.get("proceed"):
-                os._exit(1)  # the runtime failed and reports why
+            _wait_for(channel, "proceed")
         hooks.run_all("createContainer", config_hooks,
                       hooks.state(cfg.container_id, spec, "creating", host_pid))
         rootfs.switch_root(spec.rootfs, cfg.no_pivot)
@@ -112,6 +112,12 @@ def _exec(cfg, channel, listener, console):
     error = plan.exec()
     conn.send(f"exec {proc['args'][0]}: {error.strerror}".encode())
     os._exit(127)
+
+
+def _wait_for(channel, word):
+    reply = sync.receive(channel)
+    if not reply or not reply.get(word):
+        os._exit(1)  # the runtime failed and reports why
 
 
 def _join_new_keyring(container_id, warn):

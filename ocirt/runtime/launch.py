@@ -17,7 +17,7 @@ import os
 import _signal as signal  # the C module: `signal` imports enum (~2 ms)
 
 from ..errors import ConfigError, RuntimeFailure
-from ..linux import namespaces, syscalls as sc, unixsock
+from ..linux import namespaces, netdev, syscalls as sc, unixsock
 from . import hooks, init, sync
 from .stdio import console_for, preserved_fds
 
@@ -128,6 +128,8 @@ def _stage1(req, cfg, ns_fds, channel, listener, console, gate=None):
             os.setresuid(0, 0, 0)
             sc.set_dumpable(False)  # the id change reset it
         sc.unshare(flags)
+        if flags & sc.CLONE_NEWNET:
+            netdev.loopback_up()
         if flags & sc.CLONE_NEWTIME:
             _write_time_offsets(cfg.spec.linux.get("timeOffsets", {}))
         pid = os.fork()
@@ -191,6 +193,7 @@ def _seccomp_listener(spec):
 
 def _await_created(channel, stage1, req):
     pid = None
+    devices = None
     spec = req.spec
     try:
         while True:
@@ -209,6 +212,7 @@ def _await_created(channel, stage1, req):
                 pid = message["pid"]
                 os.waitpid(stage1, 0)
                 stage1 = None
+                devices = _move_net_devices(spec.linux.get("netDevices"), pid, channel)
             elif message.get("hooks") == "runtime":
                 state = hooks.state(req.container_id, spec, "creating", pid)
                 try:
@@ -220,6 +224,9 @@ def _await_created(channel, stage1, req):
             elif message.get("created"):
                 return pid
     except BaseException:
+        if devices:  # back to the host while the init's namespace is held open
+            for problem in devices.undo():
+                req.warn(problem)
         channel.close()  # first: a child waiting on us reads EOF and exits
         if stage1 is not None:
             os.waitpid(stage1, 0)
@@ -228,6 +235,26 @@ def _await_created(channel, stage1, req):
         raise
     finally:
         channel.close()
+        if devices:
+            devices.close()
+
+
+def _move_net_devices(devices, pid, channel):
+    """linux.netDevices, moved into the init's network namespace; the init
+    waits for the word before anything (sysctl, hooks) may look for them."""
+    if not devices:
+        return None
+    try:
+        moved = netdev.move_in(devices, pid)
+    except ProcessLookupError:
+        return None  # the init died: its own error is next on the channel
+    except netdev.NetDeviceError as e:
+        raise RuntimeFailure(str(e)) from None
+    try:
+        sync.send(channel, netdevices=True)
+    except OSError:
+        pass  # the init is gone; its own error is still to be read
+    return moved
 
 
 def _kill_and_reap(pid):

@@ -16,6 +16,12 @@ def _capabilities():
     return ["CAP_" + name.upper() for name in names if name]
 
 
+def _can_move_net_devices():
+    """linux/netdev.py moves devices with pyroute2: found, not imported."""
+    from importlib.util import find_spec
+    return find_spec("pyroute2") is not None
+
+
 def features():
     from ..linux import mountopts, namespaces, seccomp
     from ..runtime.hooks import KINDS
@@ -40,7 +46,7 @@ def features():
             "selinux": {"enabled": True},
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": True}},
-            "netDevices": {"enabled": False},
+            "netDevices": {"enabled": _can_move_net_devices()},
         },
         "annotations": {"io.github.ocirt.version": VERSION},
     }

@@ -63,3 +63,21 @@ def test_capabilities_are_the_kernels():
 
 def test_namespaces():
     assert sorted(DOC["linux"]["namespaces"]) == sorted(["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"])
+
+
+def test_net_devices_are_claimed_when_the_code_can_move_them():
+    """The move speaks netlink through pyroute2 (imported only when a config
+    has netDevices); the claim follows its presence, and such a config passes
+    validation."""
+    import importlib.util
+
+    from ocirt import spec
+    from ocirt.spec.defaults import default_config
+    enabled = DOC["linux"]["netDevices"]["enabled"]
+    assert enabled == (importlib.util.find_spec("pyroute2") is not None)
+    if enabled:
+        from pyroute2 import IPRoute  # noqa: F401 - what ocirt.linux.netdev imports
+        from pyroute2.netlink.exceptions import NetlinkError  # noqa: F401
+        config = default_config()
+        config["linux"]["netDevices"] = {"eth1": {"name": "net0"}}
+        spec.validate(config)
