@@ -3,12 +3,17 @@ whose runtime handler "ocirt" (what a RuntimeClass selects) runs pods and
 containers with ocirt. Locally built images (a busybox pause), CNI bridge
 networking in containerd's own network namespace (tests/cri/node.py)."""
 
+import contextlib
 import ipaddress
+import json
 import os
 import re
 import shutil
 import subprocess
+import time
 import uuid
+
+import grpc
 
 import pytest
 
@@ -49,31 +54,56 @@ def node(rootfs, tmp_path_factory):
         n.stop()
 
 
+def listing(directory):
+    return os.listdir(directory) if os.path.isdir(directory) else []
+
+
 @pytest.fixture
 def cri(node):
+    """A CRI client; after the test, proof that its pods left nothing behind."""
     client = api.RuntimeService(node.socket)
     yield client
     client.close()
+    leftovers = listing(os.path.join(node.runtime_root, "k8s.io"))  # ocirt's --root
+    leftovers += node.cgroup_dirs() + node.mounts_under_base()
+    leftovers += [f"lease {f}" for f in listing(os.path.join(node.ipam_dir, node.network)) if f[0].isdigit()]
+    leftovers += [f for f in listing("/var/lib/cni/results") if node.network in f]  # libcni's cache, on the host
+    assert leftovers == [], "the pods left these behind"
+
+
+@contextlib.contextmanager
+def pod(node, cri, pid=api.CONTAINER):
+    """A running pod of the "ocirt" RuntimeClass: (its id, its config)."""
+    uid = uuid.uuid4().hex
+    config = api.pod_config("web", uid, "ocirt-test", hostname="ocirt-pod",
+                            log_directory=os.path.join(node.base, "logs", uid),
+                            cgroup_parent=node.cgroup_parent, pid=pid)
+    pod_id = cri.run_pod_sandbox(config, HANDLER)
+    try:
+        yield pod_id, config
+    finally:
+        cri.stop_pod_sandbox(pod_id)
+        cri.remove_pod_sandbox(pod_id)
+    assert pod_id not in cri.list_pod_sandbox_ids()
 
 
 def ocirt_state(node, cid):
     """ocirt's own view of a container containerd made through it."""
     r = subprocess.run([OCIRT, "--root", os.path.join(node.runtime_root, "k8s.io"), "state", cid],
                        capture_output=True, text=True, timeout=30)
-    return r.stdout if r.returncode == 0 else None
+    return json.loads(r.stdout) if r.returncode == 0 else None
 
 
-def memory_limit(node, cid):
-    """The memory limit of the container's cgroup, read on the host."""
+def cgroup_value(node, cid, controller, v1_file, v2_file):
+    """An integer file of the container's cgroup, read on the host."""
     from ocirt.linux import cgroups
     for h in cgroups.hierarchies():
-        if "memory" in h.controllers or h.is_v2:
-            directory = os.path.join(h.mountpoint, node.cgroup_parent.lstrip("/"), cid)
-            name = "memory.max" if h.is_v2 else "memory.limit_in_bytes"
-            if os.path.exists(os.path.join(directory, name)):
-                with open(os.path.join(directory, name)) as f:
+        if controller in h.controllers or h.is_v2:
+            path = os.path.join(h.mountpoint, node.cgroup_parent.lstrip("/"), cid, v2_file if h.is_v2 else v1_file)
+            if os.path.exists(path):
+                with open(path) as f:
                     return int(f.read())
-    raise AssertionError(f"no memory cgroup for {cid} under {node.cgroup_parent}")
+    raise AssertionError(f"no {controller} cgroup for {cid} under {node.cgroup_parent}")
 
 
 def calls_for(node, cid):
@@ -89,7 +119,20 @@ def calls_for(node, cid):
     return commands
 
 
-def test_version_and_images(node, cri):
+def create(cri, pod_id, pod_config, name, command, **kw):
+    config = api.container_config(name, IMAGE, command, log_path=f"{name}.log", **kw)
+    return cri.create_container(pod_id, config, pod_config)
+
+
+def wait_exited(cri, cid, timeout=30):
+    deadline = time.monotonic() + timeout
+    while (status := cri.container_status(cid))["state"] != api.CONTAINER_EXITED:
+        assert time.monotonic() < deadline, f"{cid} still {status}"
+        time.sleep(0.05)
+    return status
+
+
+def test_version_status_and_images(node, cri):
     version = cri.version()
     assert version["runtime_name"] == "containerd", version
     assert version["runtime_api_version"] == "v1", version
@@ -100,26 +143,20 @@ def test_version_and_images(node, cri):
 
 
 def test_pod_lifecycle(node, cri):
-    pod_uid = uuid.uuid4().hex
-    pod = api.pod_config("web", pod_uid, "ocirt-test", hostname="ocirt-pod",
-                         log_directory=os.path.join(node.base, "logs", pod_uid),
-                         cgroup_parent=node.cgroup_parent)
-    pod_id = cri.run_pod_sandbox(pod, HANDLER)
-    try:
+    with pod(node, cri) as (pod_id, pod_config):
         status = cri.pod_sandbox_status(pod_id)
         assert status["state"] == api.SANDBOX_READY
         assert status["runtime_handler"] == HANDLER
         assert ipaddress.ip_address(status["ip"]) in ipaddress.ip_network(SUBNET), status
-        assert '"status": "running"' in (ocirt_state(node, pod_id) or ""), "the sandbox is an ocirt container"
+        assert ocirt_state(node, pod_id)["status"] == "running", "the sandbox is an ocirt container"
 
-        command = ["sh", "-c", "echo started; trap 'exit 42' TERM; sleep 1000 & wait"]
-        config = api.container_config("app", IMAGE, command, log_path="app.log",
-                                      resources=api.linux_resources(memory_limit=128 * MiB))
-        cid = cri.create_container(pod_id, config, pod)
+        cid = create(cri, pod_id, pod_config, "app",
+                     ["sh", "-c", "echo started; trap 'exit 42' TERM; sleep 1000 & wait"],
+                     resources=api.linux_resources(memory_limit=128 * MiB, cpu_shares=256))
         assert cri.container_status(cid)["state"] == api.CONTAINER_CREATED
         cri.start_container(cid)
         assert cri.container_status(cid)["state"] == api.CONTAINER_RUNNING
-        assert '"status": "running"' in (ocirt_state(node, cid) or "")
+        assert ocirt_state(node, cid)["status"] == "running"
 
         assert cri.exec_sync(cid, ["sh", "-c", "echo hi; echo oops >&2; exit 3"]) == (3, "hi\n", "oops\n")
         code, out, err = cri.exec_sync(cid, ["sh", "-c", "hostname; ip -4 -o addr show eth0; echo $OCIRT_CRI"])
@@ -128,11 +165,13 @@ def test_pod_lifecycle(node, cri):
         assert (hostname, env) == ("ocirt-pod", "1")
         assert f"inet {status['ip']}/" in address, "the container is in the pod's network namespace"
         code, out, _ = cri.exec_sync(cid, ["cat", "/proc/1/cmdline"])
-        assert out.startswith("sh\0-c\0echo started"), "a PID namespace of its own, the workload is pid 1"
+        assert out.startswith("sh\0-c\0echo started"), "a PID namespace of its own: the workload is pid 1"
 
-        assert memory_limit(node, cid) == 128 * MiB
+        assert cgroup_value(node, cid, "memory", "memory.limit_in_bytes", "memory.max") == 128 * MiB
+        assert cgroup_value(node, cid, "cpu", "cpu.shares", "cpu.weight") in (256, 10)
         cri.update_container_resources(cid, api.linux_resources(memory_limit=64 * MiB, cpu_shares=512))
-        assert memory_limit(node, cid) == 64 * MiB
+        assert cgroup_value(node, cid, "memory", "memory.limit_in_bytes", "memory.max") == 64 * MiB
+        assert cgroup_value(node, cid, "cpu", "cpu.shares", "cpu.weight") in (512, 20)
         assert cri.container_status(cid)["state"] == api.CONTAINER_RUNNING
 
         cri.stop_container(cid, timeout=20)
@@ -145,20 +184,45 @@ def test_pod_lifecycle(node, cri):
         assert ocirt_state(node, cid) is None
         assert calls_for(node, cid)[:2] == ["create", "start"]
         assert {"exec", "update", "kill", "delete"} <= set(calls_for(node, cid)), node.calls()
-    finally:
-        cri.stop_pod_sandbox(pod_id)
-        cri.remove_pod_sandbox(pod_id)
-    assert pod_id not in cri.list_pod_sandbox_ids()
     assert calls_for(node, pod_id)[:2] == ["create", "start"] and "delete" in calls_for(node, pod_id)
-
-    # Nothing left: no ocirt state, no cgroup, no mount, no address lease,
-    # and the host never saw the pods' bridge.
-    assert os.listdir(os.path.join(node.runtime_root, "k8s.io")) == []
-    assert node.cgroup_dirs() == []
-    assert node.mounts_under_base() == []
-    leases = [f for f in os.listdir(os.path.join(node.ipam_dir, node.network)) if f[0].isdigit()]
-    assert leases == [], "CNI DEL released the pod's address"
-    cni_cache = "/var/lib/cni/results"  # libcni's, on the host's disk
-    assert not [f for f in (os.listdir(cni_cache) if os.path.isdir(cni_cache) else []) if node.network in f]
+    # The bridge lives in containerd's network namespace only.
     assert node.in_netns("ip", "link", "show", node.bridge).returncode == 0
     assert subprocess.run(["ip", "link", "show", node.bridge], capture_output=True).returncode != 0
+
+
+def test_container_exits_by_itself(node, cri):
+    with pod(node, cri) as (pod_id, pod_config):
+        cid = create(cri, pod_id, pod_config, "job", ["sh", "-c", "echo bye >&2; exit 7"])
+        cri.start_container(cid)
+        status = wait_exited(cri, cid)
+        assert (status["exit_code"], status["reason"]) == (7, "Error"), status
+        with open(status["log_path"]) as f:
+            assert re.search(r" stderr F bye$", f.read(), re.M)
+        cri.remove_container(cid)
+
+
+def test_shared_pid_namespace(node, cri):
+    """shareProcessNamespace: the pod's containers join the pause's PID namespace."""
+    with pod(node, cri, pid=api.POD) as (pod_id, pod_config):
+        cid = create(cri, pod_id, pod_config, "app", ["sleep", "1000"], pid=api.POD)
+        cri.start_container(cid)
+        code, out, err = cri.exec_sync(cid, ["sh", "-c", "cat /proc/1/cmdline; echo; ps -o args"])
+        assert code == 0, err
+        first, *processes = out.splitlines()
+        assert first == "/bin/sleep\x002147483647\x00", "pid 1 is the pod's pause"
+        assert "sleep 1000" in processes, processes
+        # A pod stops with its containers still running: all of them are killed.
+        cri.stop_pod_sandbox(pod_id)
+        assert wait_exited(cri, cid)["exit_code"] == 137
+
+
+def test_start_failure_reports_and_cleans_up(node, cri):
+    with pod(node, cri) as (pod_id, pod_config):
+        cid = create(cri, pod_id, pod_config, "broken", ["/no/such/program"])
+        with pytest.raises(grpc.RpcError) as failed:
+            cri.start_container(cid)
+        # runc's wording, which the kubelet shows as the container's StartError
+        assert 'exec: "/no/such/program": stat /no/such/program: no such file or directory' \
+            in failed.value.details(), failed.value.details()
+        assert ocirt_state(node, cid) is None
+        cri.remove_container(cid)
