@@ -13,9 +13,9 @@ import subprocess
 import time
 import uuid
 
-import grpc
-
 import pytest
+
+from ocirt.linux import cgroups
 
 from ..cri import api
 from ..cri.image import write_archive
@@ -26,6 +26,7 @@ OCIRT = os.path.join(REPO, ".venv", "bin", "ocirt")
 PAUSE_IMAGE = "localhost/ocirt-pause:1"
 IMAGE = "localhost/ocirt-busybox:1"
 MiB = 1 << 20
+PURE_V2 = [h.is_v2 for h in cgroups.hierarchies()] == [True]
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not os.path.exists(OCIRT), reason="run scripts/setup first (.venv/bin/ocirt)")]
@@ -36,6 +37,10 @@ def node(rootfs, tmp_path_factory):
     for tool in ("containerd", "ctr", "unshare", "nsenter"):
         if not shutil.which(tool):
             pytest.fail(f"{tool} is missing: scripts/install-test-deps installs it")
+    try:
+        import grpc  # noqa: F401
+    except ImportError:
+        pytest.fail("grpc is missing (python3-grpcio): scripts/install-test-deps installs it")
     base = tmp_path_factory.mktemp("cri")
     n = Node(str(base), OCIRT)
     try:
@@ -96,7 +101,6 @@ def ocirt_state(node, cid):
 
 def cgroup_value(node, cid, controller, v1_file, v2_file):
     """An integer file of the container's cgroup, read on the host."""
-    from ocirt.linux import cgroups
     for h in cgroups.hierarchies():
         if controller in h.controllers or h.is_v2:
             path = os.path.join(h.mountpoint, node.cgroup_parent.lstrip("/"), cid, v2_file if h.is_v2 else v1_file)
@@ -172,6 +176,8 @@ def test_pod_lifecycle(node, cri):
         cri.update_container_resources(cid, api.linux_resources(memory_limit=64 * MiB, cpu_shares=512))
         assert cgroup_value(node, cid, "memory", "memory.limit_in_bytes", "memory.max") == 64 * MiB
         assert cgroup_value(node, cid, "cpu", "cpu.shares", "cpu.weight") in (512, 20)
+        inside = "/sys/fs/cgroup/memory.max" if PURE_V2 else "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+        assert cri.exec_sync(cid, ["cat", inside]) == (0, f"{64 * MiB}\n", ""), "it sees its own limit"
         assert cri.container_status(cid)["state"] == api.CONTAINER_RUNNING
 
         cri.stop_container(cid, timeout=20)
@@ -219,6 +225,7 @@ def test_shared_pid_namespace(node, cri):
 def test_start_failure_reports_and_cleans_up(node, cri):
     with pod(node, cri) as (pod_id, pod_config):
         cid = create(cri, pod_id, pod_config, "broken", ["/no/such/program"])
+        import grpc
         with pytest.raises(grpc.RpcError) as failed:
             cri.start_container(cid)
         # runc's wording, which the kubelet shows as the container's StartError
