@@ -104,10 +104,11 @@ state = "{self.base}/state"
 
     def start(self, timeout=60):
         # lo up: the CRI stream server listens on 127.0.0.1 of this netns.
-        self.daemon = subprocess.Popen(
-            ["unshare", "--net", "--mount", "--propagation", "private", "--",
-             "sh", "-c", 'ip link set lo up && exec containerd --config "$0"', self.config],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(self.log_path, "w"))
+        with open(self.log_path, "w") as log:
+            self.daemon = subprocess.Popen(
+                ["unshare", "--net", "--mount", "--propagation", "private", "--",
+                 "sh", "-c", 'ip link set lo up && exec containerd --config "$0"', self.config],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + timeout
         while not os.path.exists(self.socket):
             if self.daemon.poll() is not None or time.monotonic() > deadline:

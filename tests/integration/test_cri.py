@@ -116,9 +116,9 @@ def calls_for(node, cid):
     for line in node.calls():
         words = line.split()
         i = 0
-        while words[i].startswith("-"):  # global options: --root R --log L --log-format json
+        while i < len(words) and words[i].startswith("-"):  # global options: --root R --log L --log-format json
             i += 2 if words[i] in ("--root", "--log", "--log-format") else 1
-        if cid in words[i + 1:]:
+        if i < len(words) and cid in words[i + 1:]:
             commands.append(words[i])
     return commands
 
