@@ -103,6 +103,20 @@ def test_the_container_sees_its_own_limit(env):
     assert r.code == 0 and r.out.strip() == str(48 * MiB), r
 
 
+@pytest.mark.skipif(PURE_V2, reason="a cgroup2 mount without a cgroup namespace shows the whole tree, as runc's")
+def test_without_a_cgroup_namespace_the_container_sees_its_own_cgroup(env):
+    """containerd's CRI on v1 hosts asks for no cgroup namespace: each
+    hierarchy is then the container's own cgroup bound read-only (as runc),
+    not the host's whole tree."""
+    cfg = with_resources(env, {"memory": {"limit": 48 * MiB}},
+                         args=["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; "
+                                           "find /sys/fs/cgroup/memory /sys/fs/cgroup/pids -mindepth 1 -type d; "
+                                           "mkdir /sys/fs/cgroup/pids/x || echo read-only"])
+    cfg["linux"]["namespaces"] = [ns for ns in cfg["linux"]["namespaces"] if ns["type"] != "cgroup"]
+    r = env.ocirt("run", "-b", env.bundle(cfg), env.new_id())
+    assert r.code == 0 and r.out.split() == [str(48 * MiB), "read-only"], r
+
+
 @pytest.mark.parametrize("limit, file_value", [(-1, "max"), (0, "0"), (2, "2")])
 def test_pids_limit(env, limit, file_value):
     """-1 is no limit; 0 is a real limit (the spec says so): no fork at all."""
