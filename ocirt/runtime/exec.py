@@ -67,17 +67,23 @@ def launch(req):
     plan = ProcessPlan(req.process, req.linux, warn=req.warn)
     parent_end, child_end = sync.pair()
     sc.set_child_subreaper()
-    stage1 = os.fork()
+    # Born in the cgroup where it may be: not when paused (it would freeze
+    # before joining the namespaces), nor before an initial CPU affinity
+    # that the cgroup's cpuset may not allow.
+    if req.frozen or plan.proc.get("execCPUAffinity", {}).get("initial"):
+        stage1, in_cgroup = os.fork(), False
+    else:
+        stage1, in_cgroup = req.placement.fork()
     if stage1 == 0:
         parent_end.close()
-        _stage1(req, flags, plan, fds, child_end, console)
+        _stage1(req, flags, plan, fds, child_end, console, in_cgroup)
     child_end.close()
     if console is not None:
         console.close()
     return _await_exec(parent_end, stage1, req.warn)
 
 
-def _stage1(req, flags, plan, fds, channel, console):
+def _stage1(req, flags, plan, fds, channel, console, in_cgroup):
     """In the first child. Never returns."""
     try:
         if req.lock_fd is not None:
@@ -90,7 +96,7 @@ def _stage1(req, flags, plan, fds, channel, console):
         # In a paused container whatever joins its cgroup freezes at once:
         # then only the last step joins, through fds opened here.
         procs = req.placement.open_procs() if req.frozen else None
-        if procs is None:
+        if procs is None and not in_cgroup:
             req.placement.enter()
         sc.setns(req.pidfd, flags)
         os.close(req.pidfd)

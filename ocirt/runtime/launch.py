@@ -69,12 +69,13 @@ def launch(req):
                               seccomp_listener=_seccomp_listener(spec))
         gate = os.pipe() if req.enter_hook else None
         sc.set_child_subreaper()
-        stage1 = os.fork()
+        # A driver with an enter hook makes the cgroup once stage 1 exists.
+        stage1, in_cgroup = (os.fork(), False) if req.enter_hook else req.placement.fork()
         if stage1 == 0:
             parent_end.close()
             if gate:
                 os.close(gate[1])
-            _stage1(req, cfg, ns_fds, child_end, listener, console, gate[0] if gate else None)
+            _stage1(req, cfg, ns_fds, child_end, listener, console, gate[0] if gate else None, in_cgroup)
         child_end.close()
         listener.close()
         if console:
@@ -105,7 +106,7 @@ def _open_gate(req, stage1, gate, channel):
     os.close(gate[1])
 
 
-def _stage1(req, cfg, ns_fds, channel, listener, console, gate=None):
+def _stage1(req, cfg, ns_fds, channel, listener, console, gate=None, in_cgroup=False):
     """In the first child. Never returns."""
     try:
         os.close(req.state_dir_fd)  # it holds the state lock: not ours to keep
@@ -115,7 +116,8 @@ def _stage1(req, cfg, ns_fds, channel, listener, console, gate=None):
             if os.read(gate, 2) != b"go":
                 os._exit(1)  # the runtime gave up on us
             os.close(gate)
-        req.placement.enter()
+        if not in_cgroup:
+            req.placement.enter()
         namespaces.join(ns_fds)
         flags = namespaces.new_flags(cfg.spec.namespaces)
         if flags & sc.CLONE_NEWUSER:

@@ -621,3 +621,27 @@ def test_same_files_as_runc(env):
     finally:
         subprocess.run(["runc", "--root", runc_root, "delete", "--force", theirs], timeout=30)
     env.ok("delete", ours)
+
+
+def test_a_child_is_born_in_a_cgroup_v2_placement(tmp_path):
+    """Placement.fork() on cgroup v2 (the unified hierarchy of a hybrid host
+    counts): the child starts in the cgroup, so it never has to move there."""
+    v2 = [h for h in cgroups.hierarchies() if h.is_v2]
+    if not v2:
+        pytest.skip("no cgroup v2 hierarchy on this host")
+    directory = os.path.join(v2[0].mountpoint, f"ocirt-test-fork-{os.getpid()}")
+    os.mkdir(directory)
+    report = tmp_path / "cgroup"
+    try:
+        pid, inside = cgroups.Placement([directory], [directory], controllers=[()]).fork()
+        if pid == 0:
+            with open("/proc/self/cgroup") as f:
+                report.write_text(f.read())
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert inside
+        own = [line.split(":", 2)[2] for line in report.read_text().splitlines() if line.startswith("0::")]
+        assert own == ["/" + os.path.relpath(directory, v2[0].mountpoint)]
+    finally:
+        os.rmdir(directory)

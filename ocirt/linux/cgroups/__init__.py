@@ -234,6 +234,22 @@ class Placement:
                     _copy_if_empty(path, "cpuset.cpus")
                     _copy_if_empty(path, "cpuset.mems")
 
+    def fork(self):
+        """(pid, born inside): os.fork(), but on a pure cgroup v2 placement
+        the child is born in the cgroup (syscalls.fork_into_cgroup), and
+        need not enter() it. Where the kernel refuses that (ENOSYS before
+        Linux 5.7), a plain fork: enter() then fails clearly if it must."""
+        if not self.is_pure_v2:
+            return os.fork(), False
+        from .. import syscalls as sc
+        fd = os.open(self.dirs[0], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return sc.fork_into_cgroup(fd), True
+        except OSError:
+            return os.fork(), False
+        finally:
+            os.close(fd)
+
     def enter(self, pid=0):
         """Move pid (0: the calling process) into every directory."""
         for directory in self.dirs:
