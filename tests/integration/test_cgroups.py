@@ -95,10 +95,16 @@ def test_limits_are_set_at_create(no_leftovers):
     env.ok("delete", cid)
 
 
-def test_the_container_sees_its_own_limit(env):
+@pytest.mark.parametrize("cgroupns", [True, pytest.param(False, marks=pytest.mark.skipif(
+    PURE_V2, reason="without a cgroup namespace cgroup2 shows the whole tree (runc too)"))])
+def test_the_container_sees_its_own_limit(env, cgroupns):
+    """Without a cgroup namespace (podman on v1) each v1 hierarchy is the
+    container's own cgroup bound in, as runc does, not the host's root."""
     cfg = with_resources(env, {"memory": {"limit": 48 * MiB}},
                          args=["cat", "/sys/fs/cgroup/memory.max" if PURE_V2
                                else "/sys/fs/cgroup/memory/memory.limit_in_bytes"])
+    if not cgroupns:
+        cfg["linux"]["namespaces"] = [ns for ns in cfg["linux"]["namespaces"] if ns["type"] != "cgroup"]
     r = env.ocirt("run", "-b", env.bundle(cfg), env.new_id())
     assert r.code == 0 and r.out.strip() == str(48 * MiB), r
 

@@ -1,7 +1,8 @@
 """The `/sys/fs/cgroup` mount of type "cgroup" inside a container: cgroup2 on a
 unified host; on v1 and hybrid hosts a tmpfs holding one mount per hierarchy,
-as runc lays it out. Inside a cgroup namespace each shows the container's own
-cgroup as its root."""
+as runc lays it out. Each shows the container's own cgroup as its root: inside
+a cgroup namespace a new mount does; outside one (podman on v1) a new mount
+would show the host's whole tree, so the container's directory is bound in."""
 
 import os
 
@@ -20,6 +21,19 @@ def _mount_at(root_fd, path, source, fstype, flags, data=None):
         os.close(fd)
 
 
+def _remount(root_fd, path, flags):
+    fd = open_in_root(root_fd, path)  # opened anew: the mount now on top
+    try:
+        sc.mount(None, fd_path(fd), None, sc.MS_REMOUNT | sc.MS_BIND | flags)
+    finally:
+        os.close(fd)
+
+
+def _bind_at(root_fd, path, source, flags):
+    _mount_at(root_fd, path, source, None, sc.MS_BIND)
+    _remount(root_fd, path, flags)  # a bind takes its flags only on remount
+
+
 def mount_cgroup_fs(root_fd, dest, flags):
     flags &= _FLAG_MASK
     found = hierarchies()
@@ -30,13 +44,11 @@ def mount_cgroup_fs(root_fd, dest, flags):
     _mount_at(root_fd, dest, "tmpfs", "tmpfs", base, "mode=755")
     for h in found:
         sub = f"{dest.rstrip('/')}/{os.path.basename(h.mountpoint)}"
-        if h.is_v2:
+        if h.own_path != "/":  # not a namespace root: we are in the host's view
+            _bind_at(root_fd, sub, h.mountpoint + h.own_path, flags)
+        elif h.is_v2:
             _mount_at(root_fd, sub, "cgroup2", "cgroup2", flags)
         else:
             _mount_at(root_fd, sub, "cgroup", "cgroup", flags, h.mount_options)
     if flags & sc.MS_RDONLY:
-        fd = open_in_root(root_fd, dest)
-        try:
-            sc.mount(None, fd_path(fd), None, sc.MS_REMOUNT | sc.MS_BIND | flags)
-        finally:
-            os.close(fd)
+        _remount(root_fd, dest, flags)
