@@ -34,6 +34,16 @@ def _bind_at(root_fd, path, source, flags):
     _remount(root_fd, path, flags)  # a bind takes its flags only on remount
 
 
+def _mount_roots():
+    """{mountpoint: the mount's root as our cgroup namespace sees it}."""
+    roots = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            roots[fields[4]] = fields[3]
+    return roots
+
+
 def mount_cgroup_fs(root_fd, dest, flags):
     flags &= _FLAG_MASK
     found = hierarchies()
@@ -42,9 +52,13 @@ def mount_cgroup_fs(root_fd, dest, flags):
         return
     base = flags & ~sc.MS_RDONLY
     _mount_at(root_fd, dest, "tmpfs", "tmpfs", base, "mode=755")
+    roots = _mount_roots()
     for h in found:
         sub = f"{dest.rstrip('/')}/{os.path.basename(h.mountpoint)}"
-        if h.own_path != "/":  # not a namespace root: we are in the host's view
+        # The host's mount has "/" as its root when that is our cgroup
+        # namespace's root too: own_path is then below its mountpoint. In a
+        # new or joined namespace a new mount shows that one's root (as runc).
+        if roots.get(h.mountpoint) == "/" and h.own_path != "/":
             _bind_at(root_fd, sub, h.mountpoint + h.own_path, flags)
         elif h.is_v2:
             _mount_at(root_fd, sub, "cgroup2", "cgroup2", flags)
