@@ -109,6 +109,23 @@ def test_the_container_sees_its_own_limit(env, cgroupns):
     assert r.code == 0 and r.out.strip() == str(48 * MiB), r
 
 
+@pytest.mark.skipif(PURE_V2, reason="cgroup2 has one mount; this is about the v1 layout")
+def test_a_joined_cgroup_namespace_shows_its_root(no_leftovers):
+    """Joined by path, a cgroup namespace's root is what /sys/fs/cgroup shows
+    (runc's choice too), not the joining container's own cgroup."""
+    env = no_leftovers
+    first = env.create(with_resources(env, {"memory": {"limit": 48 * MiB}}))
+    env.ok("start", first)
+    cfg = with_resources(env, {"memory": {"limit": 32 * MiB}},
+                         args=["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"])
+    for ns in cfg["linux"]["namespaces"]:
+        if ns["type"] == "cgroup":
+            ns["path"] = f"/proc/{env.state(first)['pid']}/ns/cgroup"
+    r = env.ocirt("run", "-b", env.bundle(cfg), env.new_id())
+    assert r.code == 0 and r.out.strip() == str(48 * MiB), r
+    env.ok("delete", "--force", first)
+
+
 @pytest.mark.parametrize("limit, file_value", [(-1, "max"), (0, "0"), (2, "2")])
 def test_pids_limit(env, limit, file_value):
     """-1 is no limit; 0 is a real limit (the spec says so): no fork at all."""
