@@ -58,6 +58,14 @@ def image_tar(rootfs, tmp_path_factory):
 
 # -- podman -------------------------------------------------------------------
 
+def private_podman(base):
+    """podman with storage, run and tmp dirs of its own: the tmp dir (else the
+    shared /run/libpod) holds conmon's exit files and the events log, which
+    another podman's `system reset` would delete."""
+    return ["podman", "--root", str(base / "storage"), "--runroot", str(base / "run"),
+            "--tmpdir", str(base / "tmp")]
+
+
 @pytest.fixture(scope="module")
 def podman(image_tar, tmp_path_factory):
     if not shutil.which("podman"):
@@ -72,8 +80,7 @@ def podman(image_tar, tmp_path_factory):
         '[engine]\nruntime_supports_json = ["ocirt"]\nevents_logger = "file"\n'
         f'[engine.runtimes]\nocirt = ["{OCIRT}"]\n')
     env = dict(os.environ, CONTAINERS_CONF=str(conf))
-    cmd = ["podman", "--root", str(base / "storage"), "--runroot", str(base / "run"),
-           "--cgroup-manager", "cgroupfs", "--runtime", "ocirt"]
+    cmd = private_podman(base) + ["--cgroup-manager", "cgroupfs", "--runtime", "ocirt"]
 
     def run(*args, timeout=60):
         return subprocess.run(cmd + list(args), env=env, capture_output=True, text=True, timeout=timeout)
@@ -82,7 +89,7 @@ def podman(image_tar, tmp_path_factory):
     assert r.returncode == 0, r.stderr
     yield run
     run("rm", "--all", "--force")
-    subprocess.run(cmd[:5] + ["system", "reset", "--force"], env=env, capture_output=True)
+    subprocess.run(private_podman(base) + ["system", "reset", "--force"], env=env, capture_output=True)
 
 
 def podman_created(podman):
@@ -177,7 +184,7 @@ def test_podman_tty(podman_clean):
 ], ids=["memory-pids", "read-only", "user", "cap-drop-all"])
 def test_podman_run_options(podman_clean, flags, script, expected):
     r = podman_clean("run", "--rm", *flags, IMAGE, "sh", "-c", script)
-    assert (r.returncode, r.stdout) == (0, expected), r.stderr
+    assert (r.returncode, r.stdout, r.stderr) == (0, expected, ""), "podman logs cleanup errors on stderr"
 
 
 def test_podman_exec(podman_clean):
@@ -242,10 +249,11 @@ def ctr(image_tar, tmp_path_factory):
     try:
         # ctr imports OCI archives: podman turns the rootfs tar into one.
         archive = base / "image.oci.tar"
-        pod = ["podman", "--root", str(base / "ps"), "--runroot", str(base / "pr")]
-        subprocess.run(pod + ["import", image_tar, IMAGE], check=True, capture_output=True)
-        subprocess.run(pod + ["save", "--format", "oci-archive", "-o", str(archive), IMAGE],
-                       check=True, capture_output=True)
+        pod = private_podman(base)
+        for args in (["import", image_tar, IMAGE], ["save", "--format", "oci-archive", "-o", str(archive), IMAGE]):
+            r = subprocess.run(pod + args, capture_output=True, text=True)
+            assert r.returncode == 0, r.stderr
+        subprocess.run(pod + ["system", "reset", "--force"], capture_output=True)
         r = run("images", "import", "--base-name", "localhost/ocirt-test", str(archive))
         assert r.returncode == 0, r.stderr
         yield run
