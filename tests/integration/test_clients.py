@@ -82,8 +82,9 @@ def podman(image_tar, tmp_path_factory):
     env = dict(os.environ, CONTAINERS_CONF=str(conf))
     cmd = private_podman(base) + ["--cgroup-manager", "cgroupfs", "--runtime", "ocirt"]
 
-    def run(*args, timeout=60):
-        return subprocess.run(cmd + list(args), env=env, capture_output=True, text=True, timeout=timeout)
+    def run(*args, timeout=60, input=None):
+        return subprocess.run(cmd + list(args), env=env, capture_output=True, text=True, timeout=timeout,
+                              input=input)
 
     r = run("import", image_tar, IMAGE)
     assert r.returncode == 0, r.stderr
@@ -193,6 +194,11 @@ def test_podman_exec(podman_clean):
         assert r.returncode == 3 and r.stdout.startswith("in "), r.stderr
         r = podman_clean("exec", "-t", name, "tty")
         assert r.returncode == 0 and r.stdout.strip().startswith("/dev/pts/"), r.stderr
+        r = podman_clean("exec", "-i", name, "sh", "-c", "read line; echo got $line", input="hello\n")
+        assert (r.returncode, r.stdout) == (0, "got hello\n"), r.stderr
+        # With -it the input goes through the terminal, which echoes it.
+        r = podman_clean("exec", "-it", name, "sh", "-c", "read line; echo got $line; tty", input="hello\n")
+        assert r.returncode == 0 and r.stdout.replace("\r", "").startswith("hello\ngot hello\n/dev/pts/"), r
         assert podman_clean("exec", name, "nosuchcommand").returncode == 127
         top = podman_clean("top", name, "pid", "args")
         assert top.returncode == 0 and "sleep 1000" in top.stdout, top.stderr
