@@ -26,6 +26,7 @@ ACTIONS = ("SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SC
 OPERATORS = tuple(_OPS)
 ARCHITECTURES = tuple(_ARCHES)
 FLAGS = tuple(_FLAGS)
+_UNKNOWN_SYSCALL = -1  # libseccomp's __NR_SCMP_ERROR
 
 
 class SeccompError(ValueError):
@@ -65,7 +66,10 @@ def _args(args, where):
 
 def build(config, warn=lambda text: None):
     """The filter for linux.seccomp, not yet loaded. Names libseccomp does
-    not know on this host are skipped with a warning, as runc does."""
+    not know at all are skipped with a warning, as runc does; a name only
+    another listed architecture has (socketcall, stat64 on x86_64) resolves to
+    a negative pseudo number that libseccomp maps per architecture, so it is
+    kept: x86's socketcall rules depend on it."""
     default_errno = config.get("defaultErrnoRet")
     default = _action(config["defaultAction"], default_errno, "linux.seccomp.defaultAction")
     filt = _sc.SyscallFilter(default)
@@ -93,7 +97,7 @@ def build(config, warn=lambda text: None):
         same_index = len({a["index"] for a in rule.get("args", [])}) < len(args)
         arg_sets = [[a] for a in args] if same_index else [args]
         for name in rule["names"]:
-            if _sc.resolve_syscall(_sc.Arch.NATIVE, name) < 0:
+            if _sc.resolve_syscall(_sc.Arch.NATIVE, name) == _UNKNOWN_SYSCALL:
                 warn(f"{where}: syscall {name!r} is unknown here, rule skipped")
                 continue
             for arg_set in arg_sets:

@@ -95,19 +95,25 @@ def test_limits_are_set_at_create(no_leftovers):
     env.ok("delete", cid)
 
 
-def test_the_container_sees_its_own_limit(env):
+@pytest.mark.parametrize("cgroupns", [True, pytest.param(False, marks=pytest.mark.skipif(
+    PURE_V2, reason="without a cgroup namespace cgroup2 shows the whole tree (runc too)"))])
+def test_the_container_sees_its_own_limit(env, cgroupns):
+    """Without a cgroup namespace (podman on v1) each v1 hierarchy is the
+    container's own cgroup bound in, as runc does, not the host's root."""
     cfg = with_resources(env, {"memory": {"limit": 48 * MiB}},
                          args=["cat", "/sys/fs/cgroup/memory.max" if PURE_V2
                                else "/sys/fs/cgroup/memory/memory.limit_in_bytes"])
+    if not cgroupns:
+        cfg["linux"]["namespaces"] = [ns for ns in cfg["linux"]["namespaces"] if ns["type"] != "cgroup"]
     r = env.ocirt("run", "-b", env.bundle(cfg), env.new_id())
     assert r.code == 0 and r.out.strip() == str(48 * MiB), r
 
 
 @pytest.mark.skipif(PURE_V2, reason="a cgroup2 mount without a cgroup namespace shows the whole tree, as runc's")
-def test_without_a_cgroup_namespace_the_container_sees_its_own_cgroup(env):
+def test_without_a_cgroup_namespace_only_the_own_cgroup_is_seen_read_only(env):
     """containerd's CRI on v1 hosts asks for no cgroup namespace: each
     hierarchy is then the container's own cgroup bound read-only (as runc),
-    not the host's whole tree."""
+    nothing of the host's tree around it."""
     cfg = with_resources(env, {"memory": {"limit": 48 * MiB}},
                          args=["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; "
                                            "find /sys/fs/cgroup/memory /sys/fs/cgroup/pids -mindepth 1 -type d; "
@@ -115,6 +121,23 @@ def test_without_a_cgroup_namespace_the_container_sees_its_own_cgroup(env):
     cfg["linux"]["namespaces"] = [ns for ns in cfg["linux"]["namespaces"] if ns["type"] != "cgroup"]
     r = env.ocirt("run", "-b", env.bundle(cfg), env.new_id())
     assert r.code == 0 and r.out.split() == [str(48 * MiB), "read-only"], r
+
+
+@pytest.mark.skipif(PURE_V2, reason="cgroup2 has one mount; this is about the v1 layout")
+def test_a_joined_cgroup_namespace_shows_its_root(no_leftovers):
+    """Joined by path, a cgroup namespace's root is what /sys/fs/cgroup shows
+    (runc's choice too), not the joining container's own cgroup."""
+    env = no_leftovers
+    first = env.create(with_resources(env, {"memory": {"limit": 48 * MiB}}))
+    env.ok("start", first)
+    cfg = with_resources(env, {"memory": {"limit": 32 * MiB}},
+                         args=["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"])
+    for ns in cfg["linux"]["namespaces"]:
+        if ns["type"] == "cgroup":
+            ns["path"] = f"/proc/{env.state(first)['pid']}/ns/cgroup"
+    r = env.ocirt("run", "-b", env.bundle(cfg), env.new_id())
+    assert r.code == 0 and r.out.strip() == str(48 * MiB), r
+    env.ok("delete", "--force", first)
 
 
 @pytest.mark.parametrize("limit, file_value", [(-1, "max"), (0, "0"), (2, "2")])

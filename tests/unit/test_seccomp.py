@@ -80,3 +80,22 @@ def test_multiple_architectures():
     text = pfc({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
                 "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]})
     assert "x86_64" in text and "# filter for arch x86 " in text
+
+
+def test_other_architectures_syscalls_are_kept():
+    # podman's profile with every capability dropped: x86 multiplexes socket
+    # through socketcall, whose unconditional ALLOW (a name x86_64 lacks) must
+    # go in, or libseccomp refuses the conditional socket rules (EEXIST).
+    socket_rules = [
+        {"names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EINVAL,
+         "args": [{"index": 0, "value": 16, "op": "SCMP_CMP_EQ"}, {"index": 2, "value": 9, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 2, "value": 9, "op": "SCMP_CMP_NE"}]},
+        {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 16, "op": "SCMP_CMP_NE"}]}]
+    warnings = []
+    oseccomp.build({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+                    "syscalls": [{"names": ["socketcall", "read"], "action": "SCMP_ACT_ALLOW"}] + socket_rules},
+                   warnings.append)
+    assert warnings == []  # and no EEXIST raised
+    text = pfc({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86"],
+                "syscalls": [{"names": ["socketcall"], "action": "SCMP_ACT_ALLOW"}]})
+    assert '# filter for syscall "socketcall" (102)' in text

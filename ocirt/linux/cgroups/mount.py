@@ -1,9 +1,8 @@
 """The `/sys/fs/cgroup` mount of type "cgroup" inside a container: cgroup2 on a
 unified host; on v1 and hybrid hosts a tmpfs holding one mount per hierarchy,
-as runc lays it out. Inside a cgroup namespace each shows the container's own
-cgroup as its root; without one (containerd's CRI on v1 hosts) a fresh v1
-mount would show the host's whole tree, so, as runc, the container's own
-cgroup directory is bound there instead."""
+as runc lays it out. Each shows the container's own cgroup as its root: inside
+a cgroup namespace a new mount does; outside one (podman on v1) a new mount
+would show the host's whole tree, so the container's directory is bound in."""
 
 import os
 
@@ -22,29 +21,27 @@ def _mount_at(root_fd, path, source, fstype, flags, data=None):
         os.close(fd)
 
 
-def _remount_bind(root_fd, path, flags):
-    fd = open_in_root(root_fd, path)
+def _remount(root_fd, path, flags):
+    fd = open_in_root(root_fd, path)  # opened anew: the mount now on top
     try:
         sc.mount(None, fd_path(fd), None, sc.MS_REMOUNT | sc.MS_BIND | flags)
     finally:
         os.close(fd)
 
 
-def _own_directory(hierarchy):
-    """Our cgroup's directory under the host's mount of the hierarchy, or None
-    when we are at its root (as inside a cgroup namespace)."""
-    if hierarchy.own_path == "/":
-        return None
-    mount_root = "/"
+def _bind_at(root_fd, path, source, flags):
+    _mount_at(root_fd, path, source, None, sc.MS_BIND)
+    _remount(root_fd, path, flags)  # a bind takes its flags only on remount
+
+
+def _mount_roots():
+    """{mountpoint: the mount's root as our cgroup namespace sees it}."""
+    roots = {}
     with open("/proc/self/mountinfo") as f:
         for line in f:
             fields = line.split()
-            if fields[4] == hierarchy.mountpoint:
-                mount_root = fields[3]  # the mount may show a subtree only; the last is on top
-    relative = os.path.relpath(hierarchy.own_path, mount_root)
-    if relative == ".." or relative.startswith("../"):
-        return None
-    return os.path.join(hierarchy.mountpoint, relative)
+            roots[fields[4]] = fields[3]
+    return roots
 
 
 def mount_cgroup_fs(root_fd, dest, flags):
@@ -55,15 +52,17 @@ def mount_cgroup_fs(root_fd, dest, flags):
         return
     base = flags & ~sc.MS_RDONLY
     _mount_at(root_fd, dest, "tmpfs", "tmpfs", base, "mode=755")
+    roots = _mount_roots()
     for h in found:
         sub = f"{dest.rstrip('/')}/{os.path.basename(h.mountpoint)}"
-        own = _own_directory(h)
-        if own:
-            _mount_at(root_fd, sub, own, None, sc.MS_BIND)
-            _remount_bind(root_fd, sub, flags)
+        # The host's mount has "/" as its root when that is our cgroup
+        # namespace's root too: own_path is then below its mountpoint. In a
+        # new or joined namespace a new mount shows that one's root (as runc).
+        if roots.get(h.mountpoint) == "/" and h.own_path != "/":
+            _bind_at(root_fd, sub, h.mountpoint + h.own_path, flags)
         elif h.is_v2:
             _mount_at(root_fd, sub, "cgroup2", "cgroup2", flags)
         else:
             _mount_at(root_fd, sub, "cgroup", "cgroup", flags, h.mount_options)
     if flags & sc.MS_RDONLY:
-        _remount_bind(root_fd, dest, flags)
+        _remount(root_fd, dest, flags)
