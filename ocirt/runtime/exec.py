@@ -17,7 +17,7 @@ from ..linux import namespaces, sched, syscalls as sc
 from ..linux.terminal import setup_console
 from . import sync
 from .process import ProcessPlan
-from .stdio import console_for, preserved_fds
+from .stdio import console_for, preserved_fds, seccomp_listener
 
 # All the namespace kinds a container may have, as /proc/PID/ns names.
 _NS_FILES = (("user", "user"), ("mnt", "mount"), ("pid", "pid"), ("net", "network"),
@@ -26,10 +26,12 @@ _NS_FILES = (("user", "user"), ("mnt", "mount"), ("pid", "pid"), ("net", "networ
 
 class ExecRequest:
     def __init__(self, pidfd, init_pid, placement, process, linux=None, console_socket=None,
-                 preserve_fds=0, warn=None, frozen=False, lock_fd=None):
+                 preserve_fds=0, warn=None, frozen=False, lock_fd=None, container_state=None):
         """linux: the container's linux object (seccomp, personality,
         memoryPolicy apply to exec'd processes too). frozen: the container is
-        paused, so the process joins its cgroup last and freezes there."""
+        paused, so the process joins its cgroup last and freezes there.
+        container_state: the state a seccomp agent (listenerPath) is sent."""
+        self.container_state = container_state
         self.frozen = frozen
         self.lock_fd = lock_fd  # the container's state lock: never inherited
         self.pidfd = pidfd
@@ -64,7 +66,8 @@ def launch(req):
     fds, _ = preserved_fds(req.preserve_fds)
     # Built here, before the fork: capabilities and the filter are computed
     # while this process still sees the host's libraries.
-    plan = ProcessPlan(req.process, req.linux, warn=req.warn)
+    plan = ProcessPlan(req.process, req.linux, warn=req.warn,
+                       seccomp_listener=seccomp_listener(req.linux), container_state=req.container_state)
     parent_end, child_end = sync.pair()
     sc.set_child_subreaper()
     stage1 = os.fork()
@@ -74,6 +77,8 @@ def launch(req):
     child_end.close()
     if console is not None:
         console.close()
+    if plan.seccomp_listener is not None:
+        plan.seccomp_listener.close()  # the process's copy is the one that counts
     return _await_exec(parent_end, stage1, req.warn)
 
 
@@ -94,9 +99,18 @@ def _stage1(req, flags, plan, fds, channel, console):
             req.placement.enter()
         sc.setns(req.pidfd, flags)
         os.close(req.pidfd)
+        # The seccomp agent is told the process's host pid, which only we
+        # learn (from fork): it goes down a pipe.
+        pid_pipe = os.pipe() if plan.seccomp_listener is not None else None
         pid = os.fork()
         if pid == 0:
+            if pid_pipe:
+                os.close(pid_pipe[1])
+                plan.process_pid = int(os.read(pid_pipe[0], 32))
+                os.close(pid_pipe[0])
             _run(plan, fds, channel, console, procs)
+        if pid_pipe:
+            os.write(pid_pipe[1], str(pid).encode())
         sync.send(channel, pid=pid)
         os._exit(0)
     except BaseException as e:  # noqa: BLE001 - reported to the runtime
