@@ -317,7 +317,7 @@ class Container:
                 pid = launch(ExecRequest(pidfd, self.pid, _placement(self._record), process,
                                          self.config.get("linux", {}), console_socket, preserve_fds,
                                          warn=log.warning, frozen=status == PAUSED, lock_fd=cdir.fd,
-                                         container_state=self.state()))
+                                         container_state=self.state(), on_frozen=cdir.close))
             except (ValueError, OSError) as e:
                 if isinstance(e, OcirtError):
                     raise

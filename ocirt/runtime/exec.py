@@ -7,7 +7,7 @@
 P is a child subreaper: G is re-parented to it, so an attached exec can wait
 for it; a detached one returns as soon as G has exec'd (EOF on the channel,
 which is close-on-exec) and G is re-parented to P's own reaper (conmon, the
-shim).
+shim). In a paused container (--ignore-paused) that is once it is resumed.
 """
 
 import os
@@ -26,12 +26,16 @@ _NS_FILES = (("user", "user"), ("mnt", "mount"), ("pid", "pid"), ("net", "networ
 
 class ExecRequest:
     def __init__(self, pidfd, init_pid, placement, process, linux=None, console_socket=None,
-                 preserve_fds=0, warn=None, frozen=False, lock_fd=None, container_state=None):
+                 preserve_fds=0, warn=None, frozen=False, lock_fd=None, container_state=None,
+                 on_frozen=None):
         """linux: the container's linux object (seccomp, personality,
         memoryPolicy apply to exec'd processes too). frozen: the container is
-        paused, so the process joins its cgroup last and freezes there.
+        paused, so the process joins its cgroup last and freezes there;
+        on_frozen() is called then (to release the state lock, so that the
+        container can be resumed while we wait for the execve).
         container_state: the state a seccomp agent (listenerPath) is sent."""
         self.container_state = container_state
+        self.on_frozen = on_frozen or (lambda: None)
         self.frozen = frozen
         self.lock_fd = lock_fd  # the container's state lock: never inherited
         self.pidfd = pidfd
@@ -79,7 +83,7 @@ def launch(req):
         console.close()
     if plan.seccomp_listener is not None:
         plan.seccomp_listener.close()  # the process's copy is the one that counts
-    return _await_exec(parent_end, stage1, req.warn)
+    return _await_exec(parent_end, stage1, req.warn, req.on_frozen)
 
 
 def _stage1(req, flags, plan, fds, channel, console):
@@ -134,7 +138,7 @@ def _run(plan, fds, channel, console, procs=None):
         if final:
             sched.set_affinity(final, "process.execCPUAffinity.final")
         if procs is not None:
-            # Joining freezes us until resume: the runtime stops waiting here.
+            # Joining freezes us until resume (the runtime waits on, as runc).
             sync.send(channel, frozen=True)
             for fd in procs:
                 os.write(fd, b"0")
@@ -156,8 +160,9 @@ def _describe(e):
     return (e.strerror if isinstance(e, OSError) and e.strerror else str(e)) or type(e).__name__
 
 
-def _await_exec(channel, stage1, warn):
-    """The new process's pid, once it has exec'd (EOF with no error)."""
+def _await_exec(channel, stage1, warn, on_frozen):
+    """The new process's pid, once it has exec'd (EOF with no error); in a
+    paused container that is after resume, so exec reports a failure then."""
     pid = None
     try:
         while True:
@@ -175,7 +180,7 @@ def _await_exec(channel, stage1, warn):
                 os.waitpid(stage1, 0)
                 stage1 = None
             elif message.get("frozen"):
-                return pid  # it runs once the container is resumed
+                on_frozen()
     except BaseException:
         if stage1 is not None:
             os.waitpid(stage1, 0)
