@@ -121,9 +121,12 @@ class Agent:
         while True:
             conn, _ = self.server.accept()
             msg, fds, _, _ = socket.recv_fds(conn, 65536, 1)
+            # The runtime keeps no copy of the connection: EOF follows the
+            # message (a copy held on would keep us from answering at all).
+            eof = conn.recv(1) == b""
             conn.close()
             answered = []
-            self.messages.append((json.loads(msg), answered))
+            self.messages.append((dict(json.loads(msg), eof=eof), answered))
             threading.Thread(target=self._answer, args=(fds[0], answered), daemon=True).start()
 
     def _answer(self, fd, answered):
@@ -157,7 +160,7 @@ def test_notify_agent_answers_a_syscall(env, tmp_path):
     r = run_with(env, notify_profile(path), "mkdir /dev/shm/x; echo rc=$?")
     assert r.out == "rc=1\n" and "Read-only file system" in r.err, r
     [(message, answered)] = agent.messages
-    assert message["fds"] == ["seccompFd"] and message["metadata"] == "ocirt-test-agent"
+    assert message["eof"] and message["fds"] == ["seccompFd"] and message["metadata"] == "ocirt-test-agent"
     assert message["state"]["id"] in env.ids and message["pid"] > 0
     assert answered and answered[0] in (83, 258), "mkdir or mkdirat (x86_64 numbers)"
 
@@ -179,7 +182,7 @@ def test_notify_agent_gets_an_exec_process(env, tmp_path):
     (init_message, init_answered), (message, answered) = agent.messages
     assert init_message["pid"] == init_pid and not init_answered
     assert message["pid"] == int(pid_file.read_text()) != init_pid
-    assert message["fds"] == ["seccompFd"] and message["metadata"] == "ocirt-test-agent"
+    assert message["eof"] and message["fds"] == ["seccompFd"] and message["metadata"] == "ocirt-test-agent"
     assert (message["state"]["id"], message["state"]["pid"], message["state"]["status"]) == (cid, init_pid, "running")
     assert answered and answered[0] in (83, 258), "mkdir or mkdirat (x86_64 numbers)"
 
