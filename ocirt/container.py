@@ -318,7 +318,8 @@ class Container:
             try:
                 pid = launch(ExecRequest(pidfd, self.pid, _placement(self._record), process,
                                          self.config.get("linux", {}), console_socket, preserve_fds,
-                                         warn=log.warning, frozen=status == PAUSED, lock_fd=cdir.fd))
+                                         warn=log.warning, frozen=status == PAUSED, lock_fd=cdir.fd,
+                                         container_state=self.state(), on_frozen=cdir.close))
             except (ValueError, OSError) as e:
                 if isinstance(e, OcirtError):
                     raise

@@ -21,7 +21,8 @@ def _number(name):
 
 class CapabilityPlan:
     """What to apply, computed before the root switch. Capabilities this
-    process lacks itself cannot be granted: they are dropped with a warning."""
+    process lacks itself cannot be granted in any set (ambient too: raising
+    one needs it permitted): they are dropped with a warning."""
 
     def __init__(self, capabilities, warn):
         capng.capng_get_caps_process()
@@ -31,7 +32,7 @@ class CapabilityPlan:
             wanted = []
             for name in capabilities.get(key, []):
                 number = _number(name)
-                if not capng.capng_have_capability(capng.CAPNG_PERMITTED, number) and key != "ambient":
+                if not capng.capng_have_capability(capng.CAPNG_PERMITTED, number):
                     missing.add(name)
                     continue
                 wanted.append(number)

@@ -32,13 +32,30 @@ def set_exec_labels(proc, process):
     pid = os.getpid()
     profile = process.get("apparmorProfile")
     if profile:
-        try:
-            proc.write(f"{pid}/attr/apparmor/exec", f"exec {profile}".encode())
-        except FileNotFoundError:  # kernels before the per-LSM attr directories
-            proc.write(f"{pid}/attr/exec", f"exec {profile}".encode())
+        # Kernels before the per-LSM attr directories have only attr/exec.
+        _write_attr(proc, (f"{pid}/attr/apparmor/exec", f"{pid}/attr/exec"), f"exec {profile}",
+                    "process.apparmorProfile", profile, "is the profile loaded?")
     label = process.get("selinuxLabel")
     if label:
-        proc.write(f"{pid}/attr/exec", label.encode())
+        _write_attr(proc, (f"{pid}/attr/exec",), label, "process.selinuxLabel", label, "is it a valid context?")
+
+
+def _write_attr(proc, paths, text, field, value, hint):
+    """Write text to the first of paths that exists; the kernel refusing it
+    (an unknown profile: ENOENT) is an error that names the field."""
+    for path in paths:
+        try:
+            fd = proc.open(path, os.O_WRONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            os.write(fd, text.encode())
+        except OSError as e:
+            raise OSError(e.errno, f"{field} {value!r}: the kernel refused it ({e.strerror}); {hint}") from None
+        finally:
+            os.close(fd)
+        return
+    raise OSError(2, f"{field}: this kernel has no {paths[-1].split('/', 1)[1]} to set it")
 
 
 def label_mounts(mounts, mount_label):

@@ -26,7 +26,9 @@ ACTIONS = ("SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SC
 OPERATORS = tuple(_OPS)
 ARCHITECTURES = tuple(_ARCHES)
 FLAGS = tuple(_FLAGS)
-_UNKNOWN_SYSCALL = -1  # libseccomp's __NR_SCMP_ERROR
+
+
+_NR_SCMP_ERROR = -1  # libseccomp's "no such syscall"; other negatives are pseudo numbers
 
 
 class SeccompError(ValueError):
@@ -65,11 +67,11 @@ def _args(args, where):
 
 
 def build(config, warn=lambda text: None):
-    """The filter for linux.seccomp, not yet loaded. Names libseccomp does
-    not know at all are skipped with a warning, as runc does; a name only
-    another listed architecture has (socketcall, stat64 on x86_64) resolves to
-    a negative pseudo number that libseccomp maps per architecture, so it is
-    kept: x86's socketcall rules depend on it."""
+    """The filter for linux.seccomp, not yet loaded. Names libseccomp knows
+    on no architecture are skipped with a warning, as runc does; a name of
+    another architecture only (chown32 on x86_64) resolves to a negative
+    pseudo number, which libseccomp maps to the real one for each
+    architecture of the filter that has it."""
     default_errno = config.get("defaultErrnoRet")
     default = _action(config["defaultAction"], default_errno, "linux.seccomp.defaultAction")
     filt = _sc.SyscallFilter(default)
@@ -97,7 +99,7 @@ def build(config, warn=lambda text: None):
         same_index = len({a["index"] for a in rule.get("args", [])}) < len(args)
         arg_sets = [[a] for a in args] if same_index else [args]
         for name in rule["names"]:
-            if _sc.resolve_syscall(_sc.Arch.NATIVE, name) == _UNKNOWN_SYSCALL:
+            if _sc.resolve_syscall(_sc.Arch.NATIVE, name) == _NR_SCMP_ERROR:
                 warn(f"{where}: syscall {name!r} is unknown here, rule skipped")
                 continue
             for arg_set in arg_sets:

@@ -7,7 +7,7 @@
 P is a child subreaper: G is re-parented to it, so an attached exec can wait
 for it; a detached one returns as soon as G has exec'd (EOF on the channel,
 which is close-on-exec) and G is re-parented to P's own reaper (conmon, the
-shim).
+shim). In a paused container (--ignore-paused) that is once it is resumed.
 """
 
 import os
@@ -17,7 +17,7 @@ from ..linux import namespaces, sched, syscalls as sc
 from ..linux.terminal import setup_console
 from . import sync
 from .process import ProcessPlan
-from .stdio import console_for, preserved_fds
+from .stdio import console_for, preserved_fds, seccomp_listener
 
 # All the namespace kinds a container may have, as /proc/PID/ns names.
 _NS_FILES = (("user", "user"), ("mnt", "mount"), ("pid", "pid"), ("net", "network"),
@@ -26,10 +26,16 @@ _NS_FILES = (("user", "user"), ("mnt", "mount"), ("pid", "pid"), ("net", "networ
 
 class ExecRequest:
     def __init__(self, pidfd, init_pid, placement, process, linux=None, console_socket=None,
-                 preserve_fds=0, warn=None, frozen=False, lock_fd=None):
+                 preserve_fds=0, warn=None, frozen=False, lock_fd=None, container_state=None,
+                 on_frozen=None):
         """linux: the container's linux object (seccomp, personality,
         memoryPolicy apply to exec'd processes too). frozen: the container is
-        paused, so the process joins its cgroup last and freezes there."""
+        paused, so the process joins its cgroup last and freezes there;
+        on_frozen() is called then (to release the state lock, so that the
+        container can be resumed while we wait for the execve).
+        container_state: the state a seccomp agent (listenerPath) is sent."""
+        self.container_state = container_state
+        self.on_frozen = on_frozen or (lambda: None)
         self.frozen = frozen
         self.lock_fd = lock_fd  # the container's state lock: never inherited
         self.pidfd = pidfd
@@ -64,7 +70,8 @@ def launch(req):
     fds, _ = preserved_fds(req.preserve_fds)
     # Built here, before the fork: capabilities and the filter are computed
     # while this process still sees the host's libraries.
-    plan = ProcessPlan(req.process, req.linux, warn=req.warn)
+    plan = ProcessPlan(req.process, req.linux, warn=req.warn,
+                       seccomp_listener=seccomp_listener(req.linux), container_state=req.container_state)
     parent_end, child_end = sync.pair()
     sc.set_child_subreaper()
     # Born in the cgroup where it may be: not when paused (it would freeze
@@ -80,7 +87,9 @@ def launch(req):
     child_end.close()
     if console is not None:
         console.close()
-    return _await_exec(parent_end, stage1, req.warn)
+    if plan.seccomp_listener is not None:
+        plan.seccomp_listener.close()  # the process's copy is the one that counts
+    return _await_exec(parent_end, stage1, req.warn, req.on_frozen)
 
 
 def _stage1(req, flags, plan, fds, channel, console, in_cgroup):
@@ -100,9 +109,18 @@ def _stage1(req, flags, plan, fds, channel, console, in_cgroup):
             req.placement.enter()
         sc.setns(req.pidfd, flags)
         os.close(req.pidfd)
+        # The seccomp agent is told the process's host pid, which only we
+        # learn (from fork): it goes down a pipe.
+        pid_pipe = os.pipe() if plan.seccomp_listener is not None else None
         pid = os.fork()
         if pid == 0:
+            if pid_pipe:
+                os.close(pid_pipe[1])
+                plan.process_pid = int(os.read(pid_pipe[0], 32))
+                os.close(pid_pipe[0])
             _run(plan, fds, channel, console, procs)
+        if pid_pipe:
+            os.write(pid_pipe[1], str(pid).encode())
         sync.send(channel, pid=pid)
         os._exit(0)
     except BaseException as e:  # noqa: BLE001 - reported to the runtime
@@ -126,7 +144,7 @@ def _run(plan, fds, channel, console, procs=None):
         if final:
             sched.set_affinity(final, "process.execCPUAffinity.final")
         if procs is not None:
-            # Joining freezes us until resume: the runtime stops waiting here.
+            # Joining freezes us until resume (the runtime waits on, as runc).
             sync.send(channel, frozen=True)
             for fd in procs:
                 os.write(fd, b"0")
@@ -148,8 +166,9 @@ def _describe(e):
     return (e.strerror if isinstance(e, OSError) and e.strerror else str(e)) or type(e).__name__
 
 
-def _await_exec(channel, stage1, warn):
-    """The new process's pid, once it has exec'd (EOF with no error)."""
+def _await_exec(channel, stage1, warn, on_frozen):
+    """The new process's pid, once it has exec'd (EOF with no error); in a
+    paused container that is after resume, so exec reports a failure then."""
     pid = None
     try:
         while True:
@@ -167,7 +186,7 @@ def _await_exec(channel, stage1, warn):
                 os.waitpid(stage1, 0)
                 stage1 = None
             elif message.get("frozen"):
-                return pid  # it runs once the container is resumed
+                on_frozen()
     except BaseException:
         if stage1 is not None:
             os.waitpid(stage1, 0)

@@ -19,7 +19,7 @@ import _signal as signal  # the C module: `signal` imports enum (~2 ms)
 from ..errors import ConfigError, RuntimeFailure
 from ..linux import namespaces, netdev, syscalls as sc, unixsock
 from . import hooks, init, sync
-from .stdio import console_for, preserved_fds
+from .stdio import console_for, preserved_fds, seccomp_listener
 
 
 class LaunchRequest:
@@ -66,7 +66,7 @@ def launch(req):
         cfg = init.InitConfig(spec, req.no_pivot, fds, extra_env, req.start_token,
                               container_id=req.container_id, no_new_keyring=req.no_new_keyring,
                               runtime_hooks=_has_runtime_hooks(spec),
-                              seccomp_listener=_seccomp_listener(spec))
+                              seccomp_listener=seccomp_listener(spec.linux))
         gate = os.pipe() if req.enter_hook else None
         sc.set_child_subreaper()
         # A driver with an enter hook makes the cgroup once stage 1 exists.
@@ -179,18 +179,6 @@ def _write_time_offsets(offsets):
 def _has_runtime_hooks(spec):
     found = spec.raw.get("hooks", {})
     return bool(found.get("prestart") or found.get("createRuntime"))
-
-
-def _seccomp_listener(spec):
-    """The socket to the seccomp agent, connected now: listenerPath is a host
-    path, out of the init's sight once it has switched root."""
-    path = spec.linux.get("seccomp", {}).get("listenerPath")
-    if not path:
-        return None
-    try:
-        return unixsock.connect(path)
-    except OSError as e:
-        raise RuntimeFailure(f"linux.seccomp.listenerPath {path}: {e.strerror}") from None
 
 
 def _await_created(channel, stage1, req):

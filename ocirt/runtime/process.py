@@ -107,11 +107,14 @@ class ProcessPlan:
     def __init__(self, proc, linux=None, extra_env=(), warn=lambda text: None,
                  seccomp_listener=None, container_state=None):
         """seccomp_listener: a socket to the seccomp agent (listenerPath) that
-        gets the notify fd with the container's state once the filter is in."""
+        gets the notify fd with the container's state once the filter is in.
+        The agent is told the host pid process_pid, which exec sets to its
+        process's once known; by default the state's (the init's)."""
         linux = linux or {}
         self.proc = proc
         self.seccomp_listener = seccomp_listener
         self.container_state = container_state
+        self.process_pid = None
         self.linux = linux
         self.extra_env = list(extra_env)
         lsm.check(proc)
@@ -194,7 +197,7 @@ class ProcessPlan:
         """The container process state and the fd, in one message (the
         runtime-spec's seccomp listener protocol)."""
         message = {"ociVersion": self.container_state["ociVersion"], "fds": ["seccompFd"],
-                   "pid": self.container_state["pid"],
+                   "pid": self.process_pid or self.container_state["pid"],
                    "metadata": self.linux["seccomp"].get("listenerMetadata", ""),
                    "state": self.container_state}
         try:

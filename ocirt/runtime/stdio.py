@@ -7,6 +7,19 @@ from ..errors import RuntimeFailure
 from ..linux import unixsock
 
 
+def seccomp_listener(linux):
+    """The socket to the seccomp agent (linux.seccomp.listenerPath), connected
+    by the runtime: the path is the host's, out of sight once the process is
+    in the container's mount namespace. None without a listenerPath."""
+    path = (linux or {}).get("seccomp", {}).get("listenerPath")
+    if not path:
+        return None
+    try:
+        return unixsock.connect(path)
+    except OSError as e:
+        raise RuntimeFailure(f"linux.seccomp.listenerPath {path}: {e.strerror}") from None
+
+
 def console_for(process, console_socket):
     """The socket the pty master goes to: the caller's (a path, or a
     connected socket when `run`/`exec` relay the pty themselves), or None

@@ -4,6 +4,10 @@ container, with its own or the container's process settings."""
 import json
 import os
 import socket
+import subprocess
+import sys
+import tempfile
+import time
 
 import pytest
 
@@ -84,13 +88,44 @@ def test_exec_in_a_stopped_container(env):
     assert r.code == 1 and "it is stopped, not running" in r.err
 
 
+def exec_in_background(env, *args):
+    """`ocirt exec ARGS` started, not waited for; its stderr is a file."""
+    err = tempfile.TemporaryFile("w+", dir=env.tmp)
+    proc = subprocess.Popen([sys.executable, "-m", "ocirt", "--root", env.root, "exec"] + list(args),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    return proc, err
+
+
+def wait_frozen_in(env, cid, count):
+    """Until the container's cgroup holds count processes: a process that
+    joined the paused container's cgroup is frozen there."""
+    deadline = time.monotonic() + 20
+    while len(json.loads(env.ok("ps", "--format", "json", cid).out)) < count:
+        assert time.monotonic() < deadline, "the exec'd process never joined the cgroup"
+        time.sleep(0.05)
+
+
 def test_exec_in_a_paused_container(env, running):
+    """Refused without --ignore-paused; with it, exec waits (as runc does)
+    until the container is resumed and the process has exec'd, so that a
+    failure after resume is still reported."""
     env.ok("pause", running)
     r = env.ocirt("exec", running, "true")
     assert r.code == 1 and "it is paused" in r.err
-    r = env.ocirt("exec", "-d", "--ignore-paused", running, "true")
-    assert r.code == 0, r
+    proc, err = exec_in_background(env, "-d", "--ignore-paused", running, "nosuchprogram")
+    try:
+        wait_frozen_in(env, running, 2)
+        assert proc.poll() is None, "exec still waits for its process, frozen before execve"
+    finally:
+        env.ok("resume", running)
+    assert proc.wait(30) != 0
+    err.seek(0)
+    assert 'exec: "nosuchprogram": executable file not found in $PATH' in err.read()
+    env.ok("pause", running)
+    proc, err = exec_in_background(env, "-d", "--ignore-paused", running, "true")
+    wait_frozen_in(env, running, 2)
     env.ok("resume", running)
+    assert proc.wait(30) == 0
 
 
 def test_only_stdio_reaches_the_process(env, running):
@@ -154,8 +189,8 @@ def test_exec_helper_is_not_dumpable_inside_the_container(env, running):
     init = env.state(running)["pid"]
     env.ok("pause", running)
     try:
-        r = env.ocirt("exec", "-d", "--ignore-paused", running, "true")
-        assert r.code == 0, r
+        proc, _ = exec_in_background(env, "-d", "--ignore-paused", running, "true")
+        wait_frozen_in(env, running, 2)
         probe = env.config(args=["sh", "-c",
             "for d in /proc/[0-9]*; do [ $d = /proc/$$ ] && continue; "
             "grep -q python $d/cmdline 2>/dev/null || continue; echo helper; "
@@ -170,3 +205,4 @@ def test_exec_helper_is_not_dumpable_inside_the_container(env, running):
         assert r.out.split() == ["helper"], r.out
     finally:
         env.ok("resume", running)
+    assert proc.wait(30) == 0

@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import uuid
 
 import pytest
 
@@ -201,3 +203,101 @@ def test_rootless_with_subordinate_ids(unprivileged_user, rootfs):
             else:
                 with open(path, "w") as f:
                     f.write(text)
+
+
+def _pure_v2_with(*controllers):
+    try:
+        with open("/sys/fs/cgroup/cgroup.subtree_control") as f:
+            return set(controllers) <= set(f.read().split())
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _pure_v2_with("memory", "pids"),
+                    reason="needs a pure cgroup v2 host with memory and pids (scripts/test runs it in the VM)")
+def test_rootless_with_delegated_cgroups(unprivileged_user, rootfs):
+    """Root delegates a cgroup v2 subtree to the user (the kernel's
+    cgroup-v2 delegation: the directory and its cgroup.procs,
+    cgroup.subtree_control and cgroup.threads chowned) and puts the user's
+    shell in a leaf of it. The user's rootless container then gets its own
+    cgroup inside that subtree, with the limits it asked for."""
+    user = unprivileged_user
+    delegated = f"/sys/fs/cgroup/ocirt-delegated-{uuid.uuid4().hex[:8]}"
+    os.mkdir(delegated)
+    for name in ("", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"):
+        os.chown(os.path.join(delegated, name), user.pw_uid, user.pw_gid)
+    # The user's processes live in a leaf: the subtree's top must stay free of
+    # processes for its controllers to be enabled ("no internal processes").
+    shell_cgroup = os.path.join(delegated, "shell")
+    os.mkdir(shell_cgroup)
+    os.chown(os.path.join(shell_cgroup, "cgroup.procs"), user.pw_uid, user.pw_gid)
+    base = tempfile.mkdtemp(prefix="ocirt-delegated-", dir="/tmp")
+    try:
+        bundle = os.path.join(base, "bundle")
+        run_dir = os.path.join(base, "run")
+        output = os.path.join(base, "output")
+        os.makedirs(run_dir)
+        shutil.copytree(rootfs, os.path.join(bundle, "rootfs"), symlinks=True)
+        subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", base], check=True)
+        os.chmod(base, 0o700)
+
+        def enter_shell_cgroup():  # as root, in the child, before runuser
+            with open(os.path.join(shell_cgroup, "cgroup.procs"), "w") as f:
+                f.write("0")
+
+        def ocirt(*args, output=None):
+            """As the user; output: a file for the container's stdout and
+            stderr (create hands them to the init, which keeps them open)."""
+            out = subprocess.PIPE if output is None else output
+            return subprocess.run(["runuser", "-u", user.pw_name, "--", "env", f"XDG_RUNTIME_DIR={run_dir}",
+                                   sys.executable, "-m", "ocirt"] + list(args),
+                                  stdout=out, stderr=out, text=True, timeout=60, cwd=base,
+                                  preexec_fn=enter_shell_cgroup)
+        r = ocirt("spec", "--rootless", "--bundle", bundle)
+        assert r.returncode == 0, r.stderr
+        config_path = os.path.join(bundle, "config.json")
+        with open(config_path) as f:
+            config = json.load(f)
+        config["process"]["terminal"] = False
+        # Eight sleeps in a pids limit of 4 (sh is one): a fork fails, and
+        # that ends the shell (the sleeps go with its pid namespace).
+        config["process"]["args"] = ["sh", "-c", "cat /proc/self/cgroup; for i in 1 2 3 4 5 6 7 8; do "
+                                                 "sleep 100 & done; echo all-started"]
+        config["linux"]["cgroupsPath"] = delegated[len("/sys/fs/cgroup"):] + "/ctr"
+        config["linux"]["resources"] = {"memory": {"limit": 64 << 20}, "pids": {"limit": 4}}
+        with open(config_path, "w") as f:
+            json.dump(config, f)
+        container = os.path.join(delegated, "ctr")
+        with open(output, "w") as out:
+            r = ocirt("create", "--bundle", bundle, "delegated-demo", output=out)
+        with open(output) as f:
+            create_output = f.read()
+        assert r.returncode == 0 and "not delegated" not in create_output, create_output
+        pid = json.loads(ocirt("state", "delegated-demo").stdout)["pid"]
+        with open(f"/proc/{pid}/cgroup") as f:
+            assert f.read() == f"0::{container[len('/sys/fs/cgroup'):]}\n", "the init is in the delegated subtree"
+        with open(os.path.join(container, "memory.max")) as f:
+            assert f.read() == f"{64 << 20}\n"
+        with open(os.path.join(container, "pids.max")) as f:
+            assert f.read() == "4\n"
+        assert os.stat(container).st_uid == user.pw_uid, "the user made it"
+        r = ocirt("start", "delegated-demo")
+        assert r.returncode == 0, r.stderr
+        deadline = time.monotonic() + 30
+        while json.loads(ocirt("state", "delegated-demo").stdout)["status"] != "stopped":
+            assert time.monotonic() < deadline, "the container never stopped"
+            time.sleep(0.05)
+        r = ocirt("delete", "delegated-demo")
+        assert r.returncode == 0, r.stderr
+        with open(output) as f:
+            text = f.read()
+        assert text.startswith(f"0::{container[len('/sys/fs/cgroup'):]}\n"), text
+        assert "can't fork" in text and "all-started" not in text, "the pids limit holds: " + text
+        assert not os.path.exists(container), "delete removed the container's cgroup"
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+        for path in (os.path.join(delegated, "ctr"), shell_cgroup, delegated):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass

@@ -10,8 +10,8 @@ seccomp = pytest.importorskip("seccomp")
 from ocirt.linux import seccomp as oseccomp  # noqa: E402
 
 
-def pfc(config):
-    filt = oseccomp.build(config)
+def pfc(config, warn=lambda text: None):
+    filt = oseccomp.build(config, warn)
     path = f"/tmp/ocirt-pfc-{os.getpid()}"
     with open(path, "w+") as f:
         filt.export_pfc(f)
@@ -62,6 +62,17 @@ def test_unknown_syscall_warns_and_is_skipped():
     oseccomp.build({"defaultAction": "SCMP_ACT_ALLOW",
                     "syscalls": [{"names": ["nosuchcall", "read"], "action": "SCMP_ACT_ERRNO"}]}, warnings.append)
     assert warnings == ["linux.seccomp.syscalls[0]: syscall 'nosuchcall' is unknown here, rule skipped"]
+
+
+def test_a_syscall_of_another_architecture_is_kept_for_it():
+    """chown32 is x86's only: no warning, and the x86 part of the filter has
+    it under its x86 number (212), so 32-bit programs are filtered too."""
+    warnings = []
+    text = pfc({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+                "syscalls": [{"names": ["chown32", "socketcall"], "action": "SCMP_ACT_ERRNO"}]}, warnings.append)
+    assert warnings == []
+    x86 = text.split("# filter for arch x86 ")[1]
+    assert '# filter for syscall "chown32" (212)' in x86 and '# filter for syscall "socketcall" (102)' in x86
 
 
 @pytest.mark.parametrize("config, message", [

@@ -47,6 +47,14 @@ class Manager:
             if value is None:
                 continue
             if key == "devices":
+                if os.geteuid() != 0:
+                    # Device rules need privileges an unprivileged runtime
+                    # lacks (v2's eBPF program, v1's devices.allow); its user
+                    # namespace already keeps the container to the user's own
+                    # device access. runc ignores them too when rootless.
+                    if value:
+                        self.warn(f"{field}.devices: device rules are not applied by an unprivileged runtime")
+                    continue
                 self.set_devices(value, f"{field}.devices")
             else:
                 getattr(self, _SETTERS[key])(value, f"{field}.{key}", previous.get(key) or {})
