@@ -1,0 +1,35 @@
+"""Many containers at once: N `create` calls started together (a pool of N
+concurrent commands), then N `start`, then N `delete --force`, each phase
+timed as wall time from the first command's start to the last one's exit.
+The containers run `sleep 1000`, so `delete --force` has to kill them."""
+
+import sys
+
+from .harness import reap
+
+PHASES = ("create", "start", "delete")
+
+
+def once(rt, ctx, round_no):
+    ids = [f"{ctx.tag}-{rt.name}-par{round_no}-{i}" for i in range(ctx.containers)]
+    rt.pending.update(ids)
+    pool = ctx.runner.pool
+    times = {"create": pool([rt.cmd("create", "--bundle", ctx.bundles["sleep"], cid) for cid in ids]),
+             "start": pool([rt.cmd("start", cid) for cid in ids]),
+             "delete": pool([rt.cmd("delete", "--force", cid) for cid in ids])}
+    rt.pending.difference_update(ids)
+    reap()
+    times["total"] = sum(times.values())
+    return times
+
+
+def measure(runtimes, ctx, rounds):
+    """{runtime name: [{phase or "total": ns} per round]}; no warm-up round
+    (the benchmarks before it have warmed every cache)."""
+    samples = {rt.name: [] for rt in runtimes}
+    for i in range(rounds):
+        print(f"\rparallel: round {i + 1}/{rounds}   ", end="", file=sys.stderr, flush=True)
+        for rt in runtimes:
+            samples[rt.name].append(once(rt, ctx, i))
+    print(file=sys.stderr)
+    return samples
