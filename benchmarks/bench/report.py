@@ -24,6 +24,10 @@ def p90(values):
     return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
 
 
+def count(n, word):
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def ms(ns):
     return f"{ns / 1e6:.1f}"
 
@@ -80,7 +84,7 @@ def memory_table(names, memory):
 
 
 def imports_section(imports, runs):
-    lines = [f"### Import time of ocirt's command paths (`python -X importtime`, median of {runs} runs)", "",
+    lines = [f"### Import time of ocirt's command paths (`python -X importtime`, median of {count(runs, 'run')})", "",
              "Cumulative time includes the modules a module imports; the total is the sum of "
              "every module's own time.", ""]
     for path, summary in imports.items():
@@ -113,8 +117,8 @@ def section(res):
     """res: the run's results (see benchmarks/run)."""
     names = [rt.name for rt in res.runtimes]
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"## {res.title}", "", f"`{res.command}`: {res.rounds} rounds after {res.warmup} warm-up "
-             "rounds, runtimes interleaved. " + res.caveat, ""]
+    lines = [f"## {res.title}", "", f"`{res.command}`: {count(res.rounds, 'round')} after "
+             f"{count(res.warmup, 'warm-up round')}, runtimes interleaved. " + res.caveat, ""]
     timed = list(res.timed)
     if res.parallel:
         timed.append((f"{res.containers} in parallel: create, start, delete --force",
@@ -122,12 +126,12 @@ def section(res):
     if timed:
         lines += timing_table(names, timed) + [""]
     if res.parallel:
-        lines += [f"### {res.containers} containers in parallel (median of {res.parallel_rounds} rounds)", "",
+        lines += [f"### {res.containers} containers in parallel (median of {count(res.parallel_rounds, 'round')})", "",
                   f"Each phase starts {res.containers} commands at once and lasts until the last exits; "
                   "the containers run `sleep 1000`.", ""]
         lines += parallel_table(names, res.parallel) + [""]
     if res.memory:
-        lines += [f"### Memory of a created container, before `start` (median of {res.memory_rounds})", "",
+        lines += [f"### Memory of a created container, before `start` (median of {count(res.memory_rounds, 'round')})", "",
                   "Summed over every process the runtime leaves resident (the pid file's, the "
                   "container's cgroups', and any helper re-parented to the benchmark), from "
                   "/proc/PID/smaps_rollup. PSS shares each page among the processes that map it, "

@@ -10,6 +10,7 @@ import subprocess
 
 GUEST_WORK = "/run/ocirt-benchmarks"
 GUEST_TIMEOUT = 3 * 3600   # seconds; vm-run's own default (600) is too short under TCG
+GUEST_MEMORY = 4096        # MiB; `list` keeps 50 created containers per runtime at once
 
 
 def find_vm_run(repo):
@@ -34,6 +35,7 @@ def run_in_vm(repo, script, args):
         raise FileNotFoundError("vm-run not found (set OCIRT_VM_RUN)")
     env = dict(os.environ)
     env.setdefault("VM_TIMEOUT", str(GUEST_TIMEOUT))
+    env.setdefault("VM_MEM", str(GUEST_MEMORY))
     argv = [vm_run, "--", "/usr/bin/python3", script, "--guest", *args]
     proc = subprocess.Popen(argv, cwd=repo, env=env)
     # vm-run stops qemu itself on SIGINT or SIGTERM: pass ours on, and wait.
