@@ -10,6 +10,8 @@ import os
 import statistics
 import sys
 
+from .harness import CommandFailed
+
 RUNS = 5
 TOP = 10
 PATHS = ("create", "start", "state")
@@ -54,7 +56,13 @@ def once(rt, ctx, run_no):
         ctx.runner([*base, "--root", rt.root, "create", "--bundle", ctx.bundles["sleep"], cid],
                    stderr=files["create"])
         created = files["create"].seek(0, os.SEEK_END)
-        ctx.runner([*base, "--root", rt.root, "start", cid], stderr=files["start"])
+        try:
+            ctx.runner([*base, "--root", rt.root, "start", cid], stderr=files["start"])
+        except CommandFailed as e:
+            # what the init said, apart from its imports, is in create's file
+            said = [line for line in text(files["create"]).splitlines() if not line.startswith("import time:")]
+            raise CommandFailed(e.argv, e.rc, e.stderr + "\ninit's stderr: ".encode()
+                                + "\n".join(said).encode()) from None
         ctx.runner([*base, "--root", rt.root, "state", cid], stderr=files["state"])
         return {"create": parse(text(files["create"], 0, created)),
                 "start": {**parse(text(files["start"])), **parse(text(files["create"], created))},

@@ -11,6 +11,7 @@ import re
 import statistics
 
 from .parallel import PHASES
+from .timed import LIFECYCLE_STEPS
 
 TITLE = "# ocirt benchmarks"
 INTRO = ("Written by `benchmarks/run --write` (see [README.md](README.md)). Wall times in "
@@ -59,14 +60,15 @@ def timing_table(names, timed):
     return table(head, rows)
 
 
-def parallel_table(names, samples):
-    head = ["runtime", *[f"{p} (ms)" for p in PHASES], "total (ms)", "total: ocirt/this"]
-    medians = {n: {k: statistics.median(s[k] for s in samples[n]) for k in (*PHASES, "total")}
+def steps_table(names, samples, steps):
+    """samples: {runtime: [{step or "total": ns}]}; medians per step."""
+    head = ["runtime", *[f"{step} (ms)" for step in steps], "total (ms)", "total: ocirt/this"]
+    medians = {n: {k: statistics.median(s[k] for s in samples[n]) for k in (*steps, "total")}
                for n in names}
     rows = []
     for n in names:
         ratio = f"{medians['ocirt']['total'] / medians[n]['total']:.2f}" if n != "ocirt" else "-"
-        rows.append([n, *[ms(medians[n][k]) for k in PHASES], ms(medians[n]["total"]), ratio])
+        rows.append([n, *[ms(medians[n][k]) for k in steps], ms(medians[n]["total"]), ratio])
     return table(head, rows)
 
 
@@ -125,11 +127,15 @@ def section(res):
                       {n: [s["total"] for s in res.parallel[n]] for n in names}))
     if timed:
         lines += timing_table(names, timed) + [""]
+    if res.lifecycle_steps:
+        lines += [f"### create + start + wait + delete, step by step (median of {count(res.rounds, 'round')})",
+                  "", "`wait` is from `start`'s exit to the init's exit, seen on a pidfd.", ""]
+        lines += steps_table(names, res.lifecycle_steps, LIFECYCLE_STEPS) + [""]
     if res.parallel:
         lines += [f"### {res.containers} containers in parallel (median of {count(res.parallel_rounds, 'round')})", "",
                   f"Each phase starts {res.containers} commands at once and lasts until the last exits; "
                   "the containers run `sleep 1000`.", ""]
-        lines += parallel_table(names, res.parallel) + [""]
+        lines += steps_table(names, res.parallel, PHASES) + [""]
     if res.memory:
         lines += [f"### Memory of a created container, before `start` (median of {count(res.memory_rounds, 'round')})", "",
                   "Summed over every process the runtime leaves resident (the pid file's, the "

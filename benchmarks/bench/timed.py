@@ -47,21 +47,30 @@ def wait_exit(rt, cid, pid):
         os.close(pidfd)
 
 
+LIFECYCLE_STEPS = ("create", "start", "wait", "delete")
+
+
 def lifecycle(rt, cid, ctx):
+    """{"total", and each step}: ns."""
     runner = ctx.runner
     pid_file = os.path.join(ctx.tmp, f"{cid}.pid")
     rt.pending.add(cid)
-    start = time.perf_counter_ns()
+    clock = time.perf_counter_ns
+    t0 = clock()
     runner(rt.cmd("create", "--bundle", ctx.bundles["true"], "--pid-file", pid_file, cid))
+    t1 = clock()
     with open(pid_file) as f:
         pid = int(f.read().strip())
+    t2 = clock()
     runner(rt.cmd("start", cid))
+    t3 = clock()
     wait_exit(rt, cid, pid)
+    t4 = clock()
     runner(rt.cmd("delete", cid))
-    elapsed = time.perf_counter_ns() - start
+    t5 = clock()
     rt.pending.discard(cid)
     os.unlink(pid_file)
-    return elapsed
+    return {"total": t5 - t0, "create": t1 - t0, "start": t3 - t2, "wait": t4 - t3, "delete": t5 - t4}
 
 
 def state(rt, cid, ctx):
@@ -127,8 +136,10 @@ def benchmarks(containers):
 
 
 def measure(bench, runtimes, ctx, rounds, warmup):
-    """{runtime name: [ns per kept round]}"""
+    """({runtime name: [ns per kept round]}, {runtime name: [{step: ns}]}),
+    the second empty unless the benchmark times its steps."""
     samples = {rt.name: [] for rt in runtimes}
+    steps = {}
     if bench.setup:
         for rt in runtimes:
             bench.setup(rt, ctx)
@@ -137,12 +148,15 @@ def measure(bench, runtimes, ctx, rounds, warmup):
         print(f"\r{bench.key}: round {i + 1}/{total}{' (warm-up)' if i < warmup else ''}   ",
               end="", file=sys.stderr, flush=True)
         for rt in runtimes:
-            elapsed = bench.once(rt, f"{ctx.tag}-{rt.name}-{bench.key}-{i}", ctx)
+            got = bench.once(rt, f"{ctx.tag}-{rt.name}-{bench.key}-{i}", ctx)
             reap()
             if i >= warmup:
-                samples[rt.name].append(elapsed)
+                if isinstance(got, dict):
+                    steps.setdefault(rt.name, []).append(got)
+                    got = got["total"]
+                samples[rt.name].append(got)
     print(file=sys.stderr)
     if bench.teardown:
         for rt in runtimes:
             bench.teardown(rt, ctx)
-    return samples
+    return samples, steps
