@@ -46,12 +46,12 @@ def ratios(names, of):
 
 
 def timing_table(names, timed):
-    """timed: [(label, {runtime: [ns]})]"""
+    """timed: [(key, label, {runtime: [ns]})]"""
     others = [n for n in names if n != "ocirt"]
     head = ["benchmark"] + [f"{n} {stat}" for n in names for stat in ("median", "p90")]
     head += [f"ocirt/{n}" for n in others]
     rows = []
-    for label, samples in timed:
+    for _, label, samples in timed:
         medians = {n: statistics.median(samples[n]) for n in names}
         row = [label]
         for n in names:
@@ -83,6 +83,34 @@ def memory_table(names, memory):
         rel = ["-"] * len(kinds) if n == "ocirt" else [f"{o[k] / m[k]:.2f}" for k in kinds]
         rows.append([n, f"{m['procs']:g} ({', '.join(m['names'])})", *[mib(m[k]) for k in kinds], *rel])
     return table(head, rows)
+
+
+# Issue 7's targets: (benchmark key, other runtime, largest ratio of medians).
+TARGETS = [("run", "runc", 1.0), ("lifecycle", "runc", 1.0), ("state", "runc", 1.0),
+           ("run", "crun", 1.5), ("lifecycle", "crun", 1.5), ("state", "crun", 1.5)]
+
+
+def targets_section(names, res):
+    """How far ocirt is from issue 7's targets, where this run measured them."""
+    rows = []
+    labels = {key: label for key, label, _ in res.timed}
+    medians = {key: {n: statistics.median(s[n]) for n in names} for key, _, s in res.timed}
+    for key, other, limit in TARGETS:
+        if key in medians and other in names:
+            ratio = medians[key]["ocirt"] / medians[key][other]
+            rows.append([f"{labels[key]}: ocirt <= {limit:.1f}x {other}", f"{ratio:.2f}x",
+                         "yes" if ratio <= limit else "no"])
+    if res.memory and "runc" in names:
+        o, r = res.memory["ocirt"], res.memory["runc"]
+        ratio = {k: o[k] / r[k] for k in ("pss", "rss", "uss")}
+        rows.append(["resident memory of a created container: ocirt <= runc's",
+                     ", ".join(f"{k.upper()} {v:.2f}x" for k, v in ratio.items()),
+                     "yes" if max(ratio.values()) <= 1.0 else
+                     "no" if min(ratio.values()) > 1.0 else "by " + ", ".join(
+                         k.upper() for k, v in ratio.items() if v <= 1.0) + " only"])
+    if not rows:
+        return []
+    return ["### Targets (issue 7)", ""] + table(["target", "measured", "met"], rows) + [""]
 
 
 def imports_section(imports, runs):
@@ -123,7 +151,7 @@ def section(res):
              f"{count(res.warmup, 'warm-up round')}, runtimes interleaved. " + res.caveat, ""]
     timed = list(res.timed)
     if res.parallel:
-        timed.append((f"{res.containers} in parallel: create, start, delete --force",
+        timed.append(("parallel", f"{res.containers} in parallel: create, start, delete --force",
                       {n: [s["total"] for s in res.parallel[n]] for n in names}))
     if timed:
         lines += timing_table(names, timed) + [""]
@@ -144,6 +172,7 @@ def section(res):
                   "so a Python init counts less where other Python processes run (the benchmark "
                   "itself is one); USS is the private part, what the container's exit frees.", ""]
         lines += memory_table(names, res.memory) + [""]
+    lines += targets_section(names, res)
     if res.imports:
         lines += imports_section(res.imports, res.import_runs)
     lines += [f"- date: {date}", f"- machine: {machine()}", f"- python: {platform.python_version()}",

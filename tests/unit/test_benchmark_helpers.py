@@ -92,3 +92,19 @@ def test_cgroup_dirs_of_this_process_exist_and_list_it():
     for base, path in dirs.values():
         with open(base + path.rstrip("/") + "/cgroup.procs") as f:
             assert str(os.getpid()) in f.read().split()
+
+
+def test_targets_compare_medians_with_issue_7s_limits():
+    import types
+    res = types.SimpleNamespace(
+        timed=[("run", "`run`", {"ocirt": [10, 30, 20], "runc": [20, 20, 20], "crun": [10, 10, 10]}),
+               ("state", "`state`", {"ocirt": [5], "runc": [4], "crun": [4]})],
+        memory={"ocirt": {"pss": 8, "rss": 12, "uss": 6}, "runc": {"pss": 9, "rss": 10, "uss": 9},
+                "crun": {"pss": 1, "rss": 2, "uss": 1}})
+    rows = [line for line in report.targets_section(["ocirt", "runc", "crun"], res) if line.startswith("| `")]
+    assert rows == ["| `run`: ocirt <= 1.0x runc | 1.00x | yes |",
+                    "| `state`: ocirt <= 1.0x runc | 1.25x | no |",
+                    "| `run`: ocirt <= 1.5x crun | 2.00x | no |",
+                    "| `state`: ocirt <= 1.5x crun | 1.25x | yes |"]
+    memory_row = report.targets_section(["ocirt", "runc"], res)[-2]
+    assert memory_row.endswith("| PSS 0.89x, RSS 1.20x, USS 0.67x | by PSS, USS only |")
