@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 TIMEOUT = 60          # seconds, for any single runtime command
@@ -151,6 +152,31 @@ def set_subreaper():
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def forget(ctx, rt, prefix):
+    """Delete, with --force, the containers of an attempt: the id `prefix`
+    and the ids that begin with `prefix-`."""
+    ids = sorted(c for c in rt.pending if c == prefix or c.startswith(prefix + "-"))
+    if ids:
+        ctx.runner.pool([rt.cmd("delete", "--force", cid) for cid in ids], check=False)
+        rt.pending.difference_update(ids)
+    reap()
+
+
+def attempt_twice(ctx, rt, what, attempt, prefix):
+    """attempt(prefix), whose containers are named after prefix. When it
+    fails, the failure is noted in the results, its containers are deleted
+    and it is repeated once under a fresh prefix; a second failure ends the
+    run. (One failed command would otherwise lose a whole run.)"""
+    try:
+        return attempt(prefix)
+    except CommandFailed as e:
+        note = f"{rt.name}, {what}: one attempt failed and was repeated: `{e.first_line()}`"
+        print(f"\nnote: {note}", file=sys.stderr)
+        ctx.notes.append(note)
+        forget(ctx, rt, prefix)
+        return attempt(prefix + "r")
 
 
 def cleanup(runtimes, runner, tag, tmp):

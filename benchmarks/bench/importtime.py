@@ -10,7 +10,7 @@ import os
 import statistics
 import sys
 
-from .harness import CommandFailed
+from .harness import CommandFailed, attempt_twice
 
 RUNS = 5
 TOP = 10
@@ -46,9 +46,8 @@ def text(f, start=0, end=None):
     return (f.read() if end is None else f.read(end - start)).decode(errors="replace")
 
 
-def once(rt, ctx, run_no):
+def once(rt, ctx, cid):
     """One create, start and state under -X importtime: {path: modules}."""
-    cid = f"{ctx.tag}-imports-{run_no}"
     base = launcher_argv(rt.binary)
     files = {p: open(os.path.join(ctx.tmp, f"importtime-{p}"), "w+b") for p in PATHS}
     rt.pending.add(cid)
@@ -88,10 +87,11 @@ def summarise(runs):
 
 def profile(rt, ctx, runs=RUNS):
     """{path: summary}, ocirt only (the others are not Python)."""
-    got = {p: [] for p in PATHS}
+    per_path = {p: [] for p in PATHS}
     for i in range(runs):
         print(f"\rimport time: run {i + 1}/{runs}   ", end="", file=sys.stderr, flush=True)
-        for path, modules in once(rt, ctx, i).items():
-            got[path].append(modules)
+        run = attempt_twice(ctx, rt, "imports", lambda cid: once(rt, ctx, cid), f"{ctx.tag}-imports-{i}")
+        for path, modules in run.items():
+            per_path[path].append(modules)
     print(file=sys.stderr)
-    return {p: summarise(got[p]) for p in PATHS}
+    return {p: summarise(per_path[p]) for p in PATHS}

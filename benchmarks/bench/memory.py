@@ -10,7 +10,7 @@ import os
 import statistics
 import sys
 
-from .harness import children, reap
+from .harness import attempt_twice, children, reap
 
 ROUNDS = 5
 
@@ -114,7 +114,8 @@ def measure(runtimes, ctx, rounds=ROUNDS):
     for i in range(rounds):
         print(f"\rmemory: round {i + 1}/{rounds}   ", end="", file=sys.stderr, flush=True)
         for rt in runtimes:
-            samples[rt.name].append(resident(rt, f"{ctx.tag}-{rt.name}-mem-{i}", ctx))
+            samples[rt.name].append(attempt_twice(ctx, rt, "memory", lambda cid: resident(rt, cid, ctx),
+                                                  f"{ctx.tag}-{rt.name}-mem-{i}"))
     print(file=sys.stderr)
     return {name: {**{k: statistics.median(s[k] for s in got) for k in ("procs", *KINDS)},
                    "names": sorted({n for s in got for n in s["names"]})}

@@ -5,13 +5,13 @@ The containers run `sleep 1000`, so `delete --force` has to kill them."""
 
 import sys
 
-from .harness import reap
+from .harness import attempt_twice, reap
 
 PHASES = ("create", "start", "delete")
 
 
-def once(rt, ctx, round_no):
-    ids = [f"{ctx.tag}-{rt.name}-par{round_no}-{i}" for i in range(ctx.containers)]
+def once(rt, ctx, prefix):
+    ids = [f"{prefix}-{i}" for i in range(ctx.containers)]
     rt.pending.update(ids)
     pool = ctx.runner.pool
     times = {"create": pool([rt.cmd("create", "--bundle", ctx.bundles["sleep"], cid) for cid in ids]),
@@ -30,6 +30,7 @@ def measure(runtimes, ctx, rounds):
     for i in range(rounds):
         print(f"\rparallel: round {i + 1}/{rounds}   ", end="", file=sys.stderr, flush=True)
         for rt in runtimes:
-            samples[rt.name].append(once(rt, ctx, i))
+            samples[rt.name].append(attempt_twice(ctx, rt, "parallel", lambda p: once(rt, ctx, p),
+                                                  f"{ctx.tag}-{rt.name}-par{i}"))
     print(file=sys.stderr)
     return samples

@@ -175,7 +175,7 @@ def section(res):
     lines += targets_section(names, res)
     if res.imports:
         lines += imports_section(res.imports, res.import_runs)
-    lines += [f"- date: {date}", f"- machine: {machine()}", f"- python: {platform.python_version()}",
+    lines += [f"- date: {date}", f"- machine: {machine()}",
               *[f"- {rt.name}: {rt.version}" for rt in res.runtimes], *[f"- {n}" for n in res.notes]]
     return "\n".join(lines) + "\n"
 

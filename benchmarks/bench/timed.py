@@ -9,7 +9,7 @@ import select
 import sys
 import time
 
-from .harness import TIMEOUT, CommandFailed, reap
+from .harness import TIMEOUT, CommandFailed, attempt_twice, reap
 
 
 class Timed:
@@ -148,7 +148,8 @@ def measure(bench, runtimes, ctx, rounds, warmup):
         print(f"\r{bench.key}: round {i + 1}/{total}{' (warm-up)' if i < warmup else ''}   ",
               end="", file=sys.stderr, flush=True)
         for rt in runtimes:
-            got = bench.once(rt, f"{ctx.tag}-{rt.name}-{bench.key}-{i}", ctx)
+            got = attempt_twice(ctx, rt, bench.key, lambda cid: bench.once(rt, cid, ctx),
+                                f"{ctx.tag}-{rt.name}-{bench.key}-{i}")
             reap()
             if i >= warmup:
                 if isinstance(got, dict):

@@ -108,3 +108,40 @@ def test_targets_compare_medians_with_issue_7s_limits():
                     "| `state`: ocirt <= 1.5x crun | 1.25x | yes |"]
     memory_row = report.targets_section(["ocirt", "runc"], res)[-2]
     assert memory_row.endswith("| PSS 0.89x, RSS 1.20x, USS 0.67x | by PSS, USS only |")
+
+
+def test_a_failed_attempt_is_noted_its_containers_deleted_and_it_is_repeated_once():
+    import types
+    from bench import harness
+    pools = []
+    ctx = types.SimpleNamespace(notes=[], runner=types.SimpleNamespace(
+        pool=lambda argvs, check: pools.append((argvs, check))))
+    rt = harness.Runtime("ocirt", "ocirt", "/nonexistent-root")
+    rt.pending.update({"t-par0-0", "t-par0-1", "t-par01-0", "t-sleeper"})
+    tried = []
+
+    def attempt(prefix):
+        tried.append(prefix)
+        if len(tried) == 1:
+            raise harness.CommandFailed(["ocirt", "start"], 1, b"ocirt: it is stopped\nmore")
+        return "second"
+
+    assert harness.attempt_twice(ctx, rt, "parallel", attempt, "t-par0") == "second"
+    assert tried == ["t-par0", "t-par0r"]
+    assert ctx.notes == ["ocirt, parallel: one attempt failed and was repeated: `ocirt: it is stopped`"]
+    assert pools == [([rt.cmd("delete", "--force", c) for c in ("t-par0-0", "t-par0-1")], False)]
+    assert rt.pending == {"t-par01-0", "t-sleeper"}
+
+
+def test_a_second_failure_ends_the_run():
+    import types
+    from bench import harness
+    ctx = types.SimpleNamespace(notes=[], runner=None)
+    rt = harness.Runtime("runc", "runc", "/nonexistent-root")
+
+    def attempt(prefix):
+        raise harness.CommandFailed(["runc", "run", prefix], 1, b"no")
+
+    with pytest.raises(harness.CommandFailed, match="t-run-0r"):
+        harness.attempt_twice(ctx, rt, "run", attempt, "t-run-0")
+    assert len(ctx.notes) == 1
