@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-TIMEOUT = 60          # seconds, for any single runtime command
+TIMEOUT = 60          # seconds, for any single runtime command (Runner's default)
 PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -39,11 +39,11 @@ class Runtime:
         return [self.binary, "--root", self.root, *args]
 
 
-def _wait_all(procs):
-    """Wait for every process, up to TIMEOUT; a Ctrl-C meanwhile is held
-    until they have all exited, then raised. Returns the exit codes
+def _wait_all(procs, timeout):
+    """Wait for every process, up to timeout seconds; a Ctrl-C meanwhile is
+    held until they have all exited, then raised. Returns the exit codes
     ("timeout" for one that had to be killed)."""
-    deadline = time.monotonic() + TIMEOUT
+    deadline = time.monotonic() + timeout
     interrupted = False
     codes = []
     for proc in procs:
@@ -68,8 +68,8 @@ class Runner:
     pipe: a created container's init inherits it and would hold it open),
     and checks the exit codes."""
 
-    def __init__(self, workdir):
-        self.workdir = workdir
+    def __init__(self, workdir, timeout=TIMEOUT):
+        self.workdir, self.timeout = workdir, timeout
         self.err = open(os.path.join(workdir, "stderr"), "w+b")
         self.out = open(os.path.join(workdir, "stdout"), "w+b")
 
@@ -88,7 +88,7 @@ class Runner:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                 stdout=self.out if capture else subprocess.DEVNULL,
                                 stderr=stderr, close_fds=True, process_group=0)
-        rc, = _wait_all([proc])
+        rc, = _wait_all([proc], self.timeout)
         elapsed = time.perf_counter_ns() - start
         if rc != 0 and check:
             stderr.seek(0)
@@ -111,7 +111,7 @@ class Runner:
                     procs.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                                   stderr=err, close_fds=True, process_group=0))
             finally:
-                codes = _wait_all(procs)
+                codes = _wait_all(procs, self.timeout)
             elapsed = time.perf_counter_ns() - start
             for argv, err, rc in zip(argvs, errs, codes):
                 if rc != 0 and check:

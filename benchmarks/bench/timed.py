@@ -9,7 +9,7 @@ import select
 import sys
 import time
 
-from .harness import TIMEOUT, CommandFailed, attempt_twice, reap
+from .harness import CommandFailed, attempt_twice, reap
 
 
 class Timed:
@@ -29,16 +29,16 @@ def run_seccomp(rt, cid, ctx):
     return run_true(rt, cid, ctx, bundle="seccomp")
 
 
-def wait_exit(rt, cid, pid):
+def wait_exit(rt, cid, pid, timeout):
     """Wait for a container's init to exit, and reap it (we are its subreaper)."""
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
         return
     try:
-        if not select.select([pidfd], [], [], TIMEOUT)[0]:
+        if not select.select([pidfd], [], [], timeout)[0]:
             raise CommandFailed([rt.name, "init of", cid], "timeout",
-                                f"init {pid} still running {TIMEOUT}s after start".encode())
+                                f"init {pid} still running {timeout}s after start".encode())
         try:
             os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
         except ChildProcessError:
@@ -64,7 +64,7 @@ def lifecycle(rt, cid, ctx):
     t2 = clock()
     runner(rt.cmd("start", cid))
     t3 = clock()
-    wait_exit(rt, cid, pid)
+    wait_exit(rt, cid, pid, runner.timeout)
     t4 = clock()
     runner(rt.cmd("delete", cid))
     t5 = clock()
