@@ -179,6 +179,19 @@ def attempt_twice(ctx, rt, what, attempt, prefix):
         return attempt(prefix + "r")
 
 
+def interleaved(runtimes, ctx, rounds, what, attempt):
+    """attempt(rt, prefix) for each round and runtime in turn, each through
+    attempt_twice: {runtime name: [result per round]}."""
+    results = {rt.name: [] for rt in runtimes}
+    for i in range(rounds):
+        print(f"\r{what}: round {i + 1}/{rounds}   ", end="", file=sys.stderr, flush=True)
+        for rt in runtimes:
+            results[rt.name].append(attempt_twice(ctx, rt, what, lambda prefix: attempt(rt, prefix),
+                                                  f"{ctx.tag}-{rt.name}-{what}-{i}"))
+    print(file=sys.stderr)
+    return results
+
+
 def cleanup(runtimes, runner, tag, tmp):
     """Delete every container we may have created, per runtime root, then the
     roots; kill and reap any process still left to us; remove leftover

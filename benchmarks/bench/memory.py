@@ -8,9 +8,8 @@ their descendants."""
 
 import os
 import statistics
-import sys
 
-from .harness import attempt_twice, children, reap
+from .harness import children, interleaved, reap
 
 ROUNDS = 5
 
@@ -110,13 +109,7 @@ def comm(pid):
 
 def measure(runtimes, ctx, rounds=ROUNDS):
     """{runtime name: {"procs", "pss", "rss", "uss" (medians, KiB), "names"}}"""
-    samples = {rt.name: [] for rt in runtimes}
-    for i in range(rounds):
-        print(f"\rmemory: round {i + 1}/{rounds}   ", end="", file=sys.stderr, flush=True)
-        for rt in runtimes:
-            samples[rt.name].append(attempt_twice(ctx, rt, "memory", lambda cid: resident(rt, cid, ctx),
-                                                  f"{ctx.tag}-{rt.name}-mem-{i}"))
-    print(file=sys.stderr)
+    samples = interleaved(runtimes, ctx, rounds, "memory", lambda rt, cid: resident(rt, cid, ctx))
     return {name: {**{k: statistics.median(s[k] for s in got) for k in ("procs", *KINDS)},
                    "names": sorted({n for s in got for n in s["names"]})}
             for name, got in samples.items()}

@@ -3,9 +3,7 @@ concurrent commands), then N `start`, then N `delete --force`, each phase
 timed as wall time from the first command's start to the last one's exit.
 The containers run `sleep 1000`, so `delete --force` has to kill them."""
 
-import sys
-
-from .harness import attempt_twice, reap
+from .harness import interleaved, reap
 
 PHASES = ("create", "start", "delete")
 
@@ -26,11 +24,4 @@ def once(rt, ctx, prefix):
 def measure(runtimes, ctx, rounds):
     """{runtime name: [{phase or "total": ns} per round]}; no warm-up round
     (the benchmarks before it have warmed every cache)."""
-    samples = {rt.name: [] for rt in runtimes}
-    for i in range(rounds):
-        print(f"\rparallel: round {i + 1}/{rounds}   ", end="", file=sys.stderr, flush=True)
-        for rt in runtimes:
-            samples[rt.name].append(attempt_twice(ctx, rt, "parallel", lambda p: once(rt, ctx, p),
-                                                  f"{ctx.tag}-{rt.name}-par{i}"))
-    print(file=sys.stderr)
-    return samples
+    return interleaved(runtimes, ctx, rounds, "parallel", lambda rt, prefix: once(rt, ctx, prefix))
