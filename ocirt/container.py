@@ -87,6 +87,8 @@ class Container:
                     log.warning(f"cgroups are not delegated to uid {os.geteuid()}: the container "
                                 "gets no cgroup of its own" + (" and linux.resources is ignored" if resources else ""))
                     placement, resources = Placement([], []), {}
+                if not placement.unit:  # a systemd scope's directories are systemd's
+                    placement.created = placement.missing()  # claimed: see Placement.create
                 record["cgroup"] = placement.to_record()
                 cdir.write(record)  # before anything exists that delete must undo
                 placement.check_unused()
