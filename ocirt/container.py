@@ -181,6 +181,8 @@ class Container:
     def config(self):
         """The config.json the container was created from, as it was then."""
         config = self._record.get("config")
+        if config is None and "bundle" not in self._record:
+            return {}  # no record at all: its create was killed before the first write
         if config is None:  # a record older than the snapshot: the bundle's
             from .spec import parse
             with open(os.path.join(self._record["bundle"], "config.json"), "rb") as f:

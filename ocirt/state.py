@@ -117,8 +117,9 @@ class StateStore:
             names = os.listdir(self.root)
         except FileNotFoundError:
             return []
-        return sorted(n for n in names if not n.startswith(".")
-                      and os.path.isfile(os.path.join(self.root, n, STATE_FILE)))
+        # Also a directory without state.json (its create was killed at
+        # once): the id is taken until delete, so list shows it, as stopped.
+        return sorted(n for n in names if not n.startswith(".") and os.path.isdir(os.path.join(self.root, n)))
 
     def new(self, container_id):
         """Make and lock the directory of a new container; ExistsError if taken."""

@@ -35,6 +35,17 @@ def test_new_open_remove(tmp_path):
     assert store.ids() == []
 
 
+def test_ids_include_a_directory_not_yet_written(tmp_path):
+    """A create killed before its first write leaves a taken id: list shows it."""
+    store = StateStore(str(tmp_path / "root"))
+    store.new("c1").close()
+    (tmp_path / "root" / ".hidden").mkdir()
+    (tmp_path / "root" / "stray-file").write_text("")
+    assert store.ids() == ["c1"]
+    with pytest.raises(ExistsError):
+        store.new("c1")
+
+
 def test_directory_is_private(tmp_path):
     store = StateStore(str(tmp_path / "root"))
     with store.new("c1") as cdir:
