@@ -51,14 +51,16 @@ def write_atomic(path, data, mode=0o600):
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
+        try:
+            view = memoryview(data)
+            while view:  # a nearly full disk takes part of it: the rest raises ENOSPC
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.rename(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        os.unlink(tmp)  # no half-written file left to fill the disk further
         raise
     dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -86,7 +88,11 @@ class ContainerDir:
             return None
 
     def write(self, record):
-        write_atomic(self.file(STATE_FILE), jsonio.dumps(record).encode())
+        """Replace state.json; on failure the previous one is still in place."""
+        try:
+            write_atomic(self.file(STATE_FILE), jsonio.dumps(record).encode())
+        except OSError as e:
+            raise StateRootError(f"cannot write state file {self.file(STATE_FILE)}: {e.strerror}") from None
 
     def remove(self):
         for name in os.listdir(self.path):
