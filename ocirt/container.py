@@ -215,8 +215,16 @@ class Container:
             if status != CREATED:
                 raise StateError(f"cannot start container {self.id}: it is {status}, not created", status)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            path = cdir.file(START_SOCKET)
             try:
                 sock.connect(f"/proc/self/fd/{cdir.fd}/{START_SOCKET}")
+                # Gone before the init may exec (its absence is what "not
+                # created" means): where it cannot go, as on a read-only
+                # root, start fails and the container stays created.
+                try:
+                    os.unlink(path)
+                except OSError as e:
+                    raise RuntimeFailure(f"cannot start container {self.id}: {path}: {e.strerror}") from None
                 sock.sendall(self._record.get("start_token", "").encode())
                 # The init acknowledges, then closes the connection by exec
                 # (close-on-exec): ack + EOF is success; anything after the
@@ -228,10 +236,11 @@ class Container:
                 raise RuntimeFailure(f"cannot start container {self.id}: init is gone ({e.strerror})") from None
             finally:
                 sock.close()
-                try:
-                    os.unlink(cdir.file(START_SOCKET))
-                except FileNotFoundError:
-                    pass
+                if os.path.lexists(path):  # the socket of an init that is gone
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass  # status is stopped all the same
             reply = b"".join(chunks)
             if not reply.startswith(b"\0"):
                 raise RuntimeFailure(f"cannot start container {self.id}: its init refused or died")

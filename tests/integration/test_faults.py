@@ -394,7 +394,8 @@ def test_full_state_root(env, tmp_path, room):
 
 def test_state_root_turned_read_only(env, tmp_path):
     """A root remounted read-only under a created container: state and kill
-    work (they write nothing), create fails without a trace, and delete says
+    work (they write nothing); create fails without a trace; start fails
+    before the program runs (it could not record that it did); delete says
     why it cannot finish and loses nothing: the container still reads as
     stopped, and delete succeeds once the root is writable again."""
     env.root = str(tmp_path / "ro-root")
@@ -410,6 +411,13 @@ def test_state_root_turned_read_only(env, tmp_path):
             f"ocirt: state root {env.root}: cannot create {cid}: Read-only file system"], r
         assert os.listdir(env.root) == [first]
         assert_nothing_left(env, [cid], allowed_mounts=[env.root])
+        start_socket = os.path.join(env.root, first, "start.sock")
+        r = env.ocirt("start", first)
+        assert r.code == 1 and r.err.strip().splitlines() == [
+            f"ocirt: cannot start container {first}: {start_socket}: Read-only file system"], r
+        assert env.state(first)["status"] == "created", "and it is: its program never ran"
+        with open(f"/proc/{env.state(first)['pid']}/cmdline", "rb") as f:
+            assert b"sleep" not in f.read()
         env.ok("kill", first, "KILL")
         wait_stopped(env, first)
         r = env.ocirt("delete", first)
