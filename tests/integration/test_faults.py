@@ -187,6 +187,8 @@ def test_create_killed_making_its_cgroup_dirs(env, traced, which):
     must be known to delete although create never wrote them down after."""
     cid = env.new_id("mkdir")
     dirs = _cgroup_dirs_of(cid)
+    if which >= len(dirs):
+        pytest.skip("a single cgroup hierarchy here")
     t = traced(["create", "--bundle", env.bundle(args=["sleep", "100"]), cid], "mkdir", path=dirs[which])
     assert t.exit_of(t.pid) == "SIGKILL"
     assert t.killed() == {t.pid: "mkdir"} and f'"{dirs[which]}"' in t.last_calls()[t.pid][1]
