@@ -94,6 +94,37 @@ def test_concurrent_commands_on_one_container(no_leftovers):
     assert not os.path.exists(os.path.join(env.root, cid))
 
 
+_FAILURES = {  # what each command may rightly say when another one got there first
+    "start": ("is stopped, not created", "is running, not created", "container does not exist",
+              "init is gone", "its init refused or died"),
+    "kill": ("container not running", "container does not exist"),
+    "state": ("container does not exist",),
+    "delete": (),
+}
+
+
+@pytest.mark.parametrize("round", range(3))
+def test_mixed_commands_race_on_one_container(no_leftovers, round):
+    """start, kill, state and delete --force, three of each at once: each
+    ends with success or with the one-line error its loser's status calls
+    for; at most one start wins; and nothing is left."""
+    env = no_leftovers
+    cid = env.create(args=["sleep", "100"])
+    commands = [("start", cid), ("kill", cid, "KILL"), ("state", cid), ("delete", "--force", cid)] * 3
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(commands)) as pool:
+        results = list(pool.map(lambda args: (args[0], env.ocirt(*args)), commands))
+    for name, r in results:
+        if r.code != 0:
+            lines = r.err.strip().splitlines()
+            assert r.code == 1 and len(lines) == 1 and any(text in lines[0] for text in _FAILURES[name]), \
+                (name, r)
+        elif name == "state":
+            assert jsonio.loads(r.out)["status"] in ("created", "running", "stopped"), r
+    assert sum(name == "start" and r.code == 0 for name, r in results) <= 1
+    assert all(r.code == 0 for name, r in results if name == "delete")
+    assert_nothing_left(env, [cid])
+
+
 def test_stale_state_with_a_reused_pid_is_stopped(no_leftovers):
     """state.json names a pid that now belongs to another process (here: one
     we start). It must read as stopped, and neither kill nor delete may touch
