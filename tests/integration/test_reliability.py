@@ -6,6 +6,7 @@ import concurrent.futures
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -72,9 +73,26 @@ def test_many_containers_concurrently(no_leftovers):
     env = no_leftovers
     bundle = env.bundle(args=["sleep", "100"])
     ids = [env.new_id(f"par{i}") for i in range(100)]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
-        results = list(pool.map(lambda cid: _lifecycle(env, cid, bundle), ids))
+    done = threading.Event()
+    listings = []
+
+    def list_meanwhile():  # list sees containers come and go; it must never fail
+        while not done.is_set():
+            listings.append(env.ocirt("list", "--format", "json"))
+
+    lister = threading.Thread(target=list_meanwhile)
+    lister.start()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+            results = list(pool.map(lambda cid: _lifecycle(env, cid, bundle), ids))
+    finally:
+        done.set()
+        lister.join()
     assert results == [[0, 0, 0, 0]] * len(ids)
+    assert listings and all(r.code == 0 and r.err == "" for r in listings), [r for r in listings if r.code]
+    seen = [s for r in listings for s in jsonio.loads(r.out)]
+    assert seen and {s["id"] for s in seen} <= set(ids)
+    assert {s["status"] for s in seen} <= {"created", "running", "stopped"}
     assert env.ok("list", "-q").out == ""
     assert os.listdir(env.root) == []
     assert_nothing_left(env, ids)
