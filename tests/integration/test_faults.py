@@ -320,6 +320,29 @@ def test_init_killed_at_the_exec_of_start(env, traced):
     _delete_and_check(env, cid)
 
 
+def test_run_killed_while_its_container_runs(env):
+    """`run` is the init's parent and waits for it; killed, it leaves the
+    program running (as runc's does), which state says and delete ends."""
+    cid = env.new_id("run")
+    with open(env.tmp / "run.out", "w") as out:
+        run = subprocess.Popen([sys.executable, "-m", "ocirt", "--root", env.root, "run", "--bundle",
+                                env.bundle(args=["sleep", "100"]), cid],
+                               stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 30
+        while (_state(env, cid) or {}).get("status") != "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        run.kill()
+        run.wait()
+    assert run.returncode == -signal.SIGKILL
+    st = _state(env, cid)
+    assert st["status"] == "running"
+    with open(f"/proc/{st['pid']}/cmdline", "rb") as f:
+        assert f.read().split(b"\0")[:2] == [b"sleep", b"100"]
+    _delete_and_check(env, cid)
+
+
 # -- a full state root ---------------------------------------------------------
 
 def _unmount(path):
