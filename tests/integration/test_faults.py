@@ -233,18 +233,32 @@ def test_create_killed_before_it_forks(env, traced):
     _delete_and_check(env, cid)
 
 
-@pytest.mark.parametrize("syscall", ["unshare", "pivot_root", "capset"])
-def test_create_killed_while_its_child_is_at_a_stage(env, traced, syscall):
-    """strace stops stage 1 (unshare) or the init (pivot_root, in the middle
-    of the rootfs; capset, the last step before "created") with SIGSTOP; then
+def _bundle(env, userns=False):
+    cfg = env.config(["sleep", "100"])
+    if userns:  # stage 1 unshares the user namespace first and waits for its maps
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        for key in ("uidMappings", "gidMappings"):
+            cfg["linux"][key] = [{"containerID": 0, "hostID": 400000, "size": 65536}]
+    return env.bundle(cfg)
+
+
+@pytest.mark.parametrize("syscall,userns", [("unshare", False), ("unshare", True), ("pivot_root", False),
+                                            ("capset", False)],
+                         ids=["unshare", "unshare-user-namespace", "pivot_root", "capset"])
+def test_create_killed_while_its_child_is_at_a_stage(env, traced, syscall, userns):
+    """strace stops stage 1 (after unshare; with a user namespace: in it,
+    before its id maps) or the init (after pivot_root, in the middle of the
+    rootfs; after capset, the last step before "created") with SIGSTOP; then
     create is SIGKILLed and the child let go. It must find the runtime gone
     and exit by itself, leaving what delete removes."""
     cid = env.new_id("held")
-    t = traced(["create", "--bundle", env.bundle(args=["sleep", "100"]), cid], syscall, sig="SIGSTOP")
+    t = traced(["create", "--bundle", _bundle(env, userns), cid], syscall, sig="SIGSTOP")
     held = t.held()
     create, stage1, init = _stage_pids(t)
     assert held == (stage1 if syscall == "unshare" else init) and held is not None
     assert t.last_calls()[held][0] == syscall
+    if userns:
+        assert "CLONE_NEWUSER" in t.last_calls()[held][1]
     os.kill(create, signal.SIGKILL)
     assert t.exit_of(create) == "SIGKILL"
     os.kill(held, signal.SIGCONT)
@@ -256,14 +270,22 @@ def test_create_killed_while_its_child_is_at_a_stage(env, traced, syscall):
 
 # -- a child of create killed: create cleans up and says so --------------------
 
-@pytest.mark.parametrize("syscall,role", [("unshare", 1), ("setsid", 2), ("pivot_root", 2), ("capset", 2)])
-def test_create_fails_cleanly_when_its_child_is_killed(env, traced, syscall, role):
+@pytest.mark.parametrize("syscall,role,when", [("unshare", 1, 1), ("unshare", 1, 2), ("setsid", 2, 1),
+                                               ("pivot_root", 2, 1), ("capset", 2, 1)],
+                         ids=["unshare", "unshare-after-id-maps", "setsid", "pivot_root", "capset"])
+def test_create_fails_cleanly_when_its_child_is_killed(env, traced, syscall, role, when):
+    """Stage 1 at its unshare (with a user namespace: the second one, once
+    the runtime wrote the maps), or the init at a stage of its set-up."""
     cid = env.new_id("child")
-    t = traced(["create", "--bundle", env.bundle(args=["sleep", "100"]), cid], syscall)
+    t = traced(["create", "--bundle", _bundle(env, userns=when == 2), cid], syscall, when=when)
     assert t.exit_of(t.pid) == 1
     t.finish()
     pids = _stage_pids(t)
     assert t.killed() == {pids[role]: syscall}
+    if when == 2:
+        assert "CLONE_NEWUSER" not in t.last_calls()[pids[role]][1]
+        assert sum(re.match(rf"^{pids[role]}\s+unshare\(CLONE_NEWUSER\)\s+= 0$", line) is not None
+                   for line in t.lines()) == 1
     err = t.err.read_text().strip().splitlines()
     assert err == ["ocirt: container init exited before it was created"], err
     assert _state(env, cid) is None
