@@ -6,7 +6,8 @@ counted per process; `-P PATH` counts only calls naming PATH), and its log
 proves that the kill happened there, so no test passes without its fault.
 
 Where each stage's system call is made (see runtime/launch.py and init.py):
-  create     mkdir of the cgroup dirs, rename of state.json, clone of stage 1
+  create     mkdir of the cgroup dirs, rename of state.json, clone of stage 1,
+             clone3 (posix_spawn) of a prestart hook while the init waits
   stage 1    unshare (the only caller)
   init       setsid (its first call, in the new namespaces), pivot_root,
              capset (the last step before "created"), accept4 (waits for
@@ -264,6 +265,26 @@ def test_create_killed_while_its_child_is_at_a_stage(env, traced, syscall, usern
     os.kill(held, signal.SIGCONT)
     t.finish()  # every process of the create is gone on its own
     assert list(t.killed()) == [create]
+    _stopped_leftover(env, cid)
+    _delete_and_check(env, cid)
+
+
+def test_create_killed_as_it_spawns_a_prestart_hook(env, traced):
+    """The init waits, mounts done, while create runs prestart hooks; create
+    is killed as it spawns the first (posix_spawn: its only clone3). The
+    hook never runs, and the init, told nothing, exits."""
+    marker = env.tmp / "hook-ran"
+    cfg = env.config(["sleep", "100"])
+    cfg["hooks"] = {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", f"touch {marker}"]}]}
+    cid = env.new_id("hook")
+    t = traced(["create", "--bundle", env.bundle(cfg), cid], "clone3", trace=["sendto"])
+    assert t.exit_of(t.pid) == "SIGKILL"
+    t.finish()
+    create, stage1, init = _stage_pids(t)
+    assert t.killed() == {create: "clone3"} and init is not None
+    assert any(re.match(rf'^{init}\s+sendto\(.*hooks.*runtime', line) for line in t.lines()), \
+        "the init was waiting for the hooks"
+    assert not marker.exists()
     _stopped_leftover(env, cid)
     _delete_and_check(env, cid)
 
