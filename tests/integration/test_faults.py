@@ -386,6 +386,26 @@ def test_run_killed_while_its_container_runs(env):
     _delete_and_check(env, cid)
 
 
+# -- delete itself killed --------------------------------------------------------
+
+@pytest.mark.parametrize("syscall,status", [("pidfd_send_signal", "created"), ("rmdir", "stopped"),
+                                            ("unlink", "stopped")])
+def test_delete_killed_midway(env, traced, syscall, status):
+    """delete --force killed before it signals the init, at the rmdir of the
+    first cgroup directory (the init is dead by then), or at the unlink of
+    state.json (all but the directory gone): state tells which, and the next
+    delete finishes the job."""
+    cid = env.create(args=["sleep", "100"])
+    path = {"rmdir": _cgroup_dirs_of(cid)[0], "unlink": os.path.join(env.root, cid, "state.json")}.get(syscall)
+    t = traced(["delete", "--force", cid], syscall, path=path)
+    assert t.exit_of(t.pid) == "SIGKILL"
+    t.finish()
+    assert t.killed() == {t.pid: syscall} and (path is None or f'"{path}"' in t.last_calls()[t.pid][1])
+    st = _state(env, cid)
+    assert st is not None and st["status"] == status, st
+    _delete_and_check(env, cid)
+
+
 # -- a full state root ---------------------------------------------------------
 
 def _unmount(path):
