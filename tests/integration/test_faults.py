@@ -73,12 +73,13 @@ class Traced:
 
     def _wait_for(self, pattern, timeout=30):
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
+            ended = self.strace.poll() is not None  # before reading: its last line is in
             for line in self.lines():
                 m = re.match(pattern, line)
                 if m:
                     return m
-            if self.strace.poll() is not None:
+            if ended or time.monotonic() > deadline:
                 break
             time.sleep(0.01)
         raise AssertionError(f"no {pattern!r} in the strace log: {self.lines()[-20:]}")

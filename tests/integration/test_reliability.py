@@ -64,7 +64,8 @@ def _lifecycle(env, cid, bundle):
     """create, start, kill, delete --force: each step's exit code."""
     steps = [("create", "--bundle", bundle, cid), ("start", cid), ("kill", cid, "KILL"),
              ("delete", "--force", cid)]
-    return [env.ocirt(*step).code for step in steps]
+    results = [env.ocirt(*step) for step in steps]
+    return [r.code if r.code == 0 else (r.code, r.err) for r in results]
 
 
 @pytest.mark.slow
