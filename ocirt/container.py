@@ -89,6 +89,8 @@ class Container:
                     log.warning(f"cgroups are not delegated to uid {os.geteuid()}: the container "
                                 "gets no cgroup of its own" + (" and linux.resources is ignored" if resources else ""))
                     placement, resources = Placement([], []), {}
+                if not placement.unit:  # a systemd scope's directories are systemd's
+                    placement.created = placement.missing()  # claimed: see Placement.create
                 record["cgroup"] = placement.to_record()
                 cdir.write(record)  # before anything exists that delete must undo
                 placement.check_unused()
@@ -181,6 +183,8 @@ class Container:
     def config(self):
         """The config.json the container was created from, as it was then."""
         config = self._record.get("config")
+        if config is None and "bundle" not in self._record:
+            return {}  # no record at all: its create was killed before the first write
         if config is None:  # a record older than the snapshot: the bundle's
             from .spec import parse
             with open(os.path.join(self._record["bundle"], "config.json"), "rb") as f:
@@ -213,8 +217,16 @@ class Container:
             if status != CREATED:
                 raise StateError(f"cannot start container {self.id}: it is {status}, not created", status)
             sock = unixsock.UnixSocket()
+            path = cdir.file(START_SOCKET)
             try:
                 sock.connect(f"/proc/self/fd/{cdir.fd}/{START_SOCKET}")
+                # Gone before the init may exec (its absence is what "not
+                # created" means): where it cannot go, as on a read-only
+                # root, start fails and the container stays created.
+                try:
+                    os.unlink(path)
+                except OSError as e:
+                    raise RuntimeFailure(f"cannot start container {self.id}: {path}: {e.strerror}") from None
                 sock.sendall(self._record.get("start_token", "").encode())
                 # The init acknowledges, then closes the connection by exec
                 # (close-on-exec): ack + EOF is success; anything after the
@@ -226,10 +238,11 @@ class Container:
                 raise RuntimeFailure(f"cannot start container {self.id}: init is gone ({e.strerror})") from None
             finally:
                 sock.close()
-                try:
-                    os.unlink(cdir.file(START_SOCKET))
-                except FileNotFoundError:
-                    pass
+                if os.path.lexists(path):  # the socket of an init that is gone
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass  # status is stopped all the same
             reply = b"".join(chunks)
             if not reply.startswith(b"\0"):
                 raise RuntimeFailure(f"cannot start container {self.id}: its init refused or died")

@@ -5,7 +5,6 @@ commands on one container run one after the other.
 This module is the only writer of state.json.
 """
 
-import errno
 import fcntl
 import os
 
@@ -54,14 +53,14 @@ def write_atomic(path, data, mode=0o600):
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         try:
-            written = os.write(fd, data)
-            if written != len(data):  # a full filesystem may take only part
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), tmp)
+            view = memoryview(data)
+            while view:  # a nearly full disk takes part of it: the rest raises ENOSPC
+                view = view[os.write(fd, view):]
         finally:
             os.close(fd)
         os.rename(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        os.unlink(tmp)  # no half-written file left to fill the disk further
         raise
 
 
@@ -84,7 +83,11 @@ class ContainerDir:
             return None
 
     def write(self, record):
-        write_atomic(self.file(STATE_FILE), jsonio.dumps(record).encode())
+        """Replace state.json; on failure the previous one is still in place."""
+        try:
+            write_atomic(self.file(STATE_FILE), jsonio.dumps(record).encode())
+        except OSError as e:
+            raise StateRootError(f"cannot write state file {self.file(STATE_FILE)}: {e.strerror}") from None
 
     def remove(self):
         for name in os.listdir(self.path):
@@ -115,8 +118,9 @@ class StateStore:
             names = os.listdir(self.root)
         except FileNotFoundError:
             return []
-        return sorted(n for n in names if not n.startswith(".")
-                      and os.path.isfile(os.path.join(self.root, n, STATE_FILE)))
+        # Also a directory without state.json (its create was killed at
+        # once): the id is taken until delete, so list shows it, as stopped.
+        return sorted(n for n in names if not n.startswith(".") and os.path.isdir(os.path.join(self.root, n)))
 
     def new(self, container_id):
         """Make and lock the directory of a new container; ExistsError if taken."""

@@ -6,6 +6,7 @@ import concurrent.futures
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -16,22 +17,86 @@ from .conftest import cgroup_dirs
 BAD_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "bad-configs")
 
 
+def our_processes(ids):
+    """Processes whose cgroup or command line names one of the ids."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X"):
+                    continue  # dead; reaping an orphan is the host init's part
+            with open(f"/proc/{name}/cgroup") as f:
+                text = f.read()
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                text += f.read().decode(errors="replace")
+        except OSError:
+            continue  # gone meanwhile
+        found += [f"process {name} of {cid}" for cid in ids if cid in text]
+    return found
+
+
+def our_mounts(env, allowed=()):
+    """Mount points under the test's directories, state root and rootfs."""
+    ours = [str(env.tmp), env.root, env.rootfs]
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4].replace("\\040", " ")
+            if point not in allowed and any(point == d or point.startswith(d.rstrip("/") + "/") for d in ours):
+                found.append(f"mount {point}")
+    return found
+
+
+def assert_nothing_left(env, ids, allowed_mounts=()):
+    """No state dir, cgroup dir (any hierarchy), process or mount of ours."""
+    leftovers = []
+    for cid in ids:
+        if os.path.exists(os.path.join(env.root, cid)):
+            leftovers.append(f"state dir of {cid}")
+        leftovers += cgroup_dirs(cid)
+    leftovers += our_processes(ids) + our_mounts(env, allowed_mounts)
+    assert not leftovers, leftovers
+
+
 def _lifecycle(env, cid, bundle):
     """create, start, kill, delete --force: each step's exit code."""
     steps = [("create", "--bundle", bundle, cid), ("start", cid), ("kill", cid, "KILL"),
              ("delete", "--force", cid)]
-    return [env.ocirt(*step).code for step in steps]
+    results = [env.ocirt(*step) for step in steps]
+    return [r.code if r.code == 0 else (r.code, r.err) for r in results]
 
 
 @pytest.mark.slow
 def test_many_containers_concurrently(no_leftovers):
+    """100 lifecycles, 16 ocirt processes at a time on one root."""
     env = no_leftovers
     bundle = env.bundle(args=["sleep", "100"])
-    ids = [env.new_id(f"par{i}") for i in range(40)]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda cid: _lifecycle(env, cid, bundle), ids))
+    ids = [env.new_id(f"par{i}") for i in range(100)]
+    done = threading.Event()
+    listings = []
+
+    def list_meanwhile():  # list sees containers come and go; it must never fail
+        while not done.is_set():
+            listings.append(env.ocirt("list", "--format", "json"))
+
+    lister = threading.Thread(target=list_meanwhile)
+    lister.start()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+            results = list(pool.map(lambda cid: _lifecycle(env, cid, bundle), ids))
+    finally:
+        done.set()
+        lister.join()
     assert results == [[0, 0, 0, 0]] * len(ids)
+    assert listings and all(r.code == 0 and r.err == "" for r in listings), [r for r in listings if r.code]
+    seen = [s for r in listings for s in jsonio.loads(r.out)]
+    assert seen and {s["id"] for s in seen} <= set(ids)
+    assert {s["status"] for s in seen} <= {"created", "running", "stopped"}
     assert env.ok("list", "-q").out == ""
+    assert os.listdir(env.root) == []
+    assert_nothing_left(env, ids)
 
 
 def test_concurrent_commands_on_one_container(no_leftovers):
@@ -46,6 +111,37 @@ def test_concurrent_commands_on_one_container(no_leftovers):
         codes = list(pool.map(lambda _: env.ocirt("delete", "--force", cid).code, range(4)))
     assert codes == [0, 0, 0, 0], "delete --force of a gone container is no error"
     assert not os.path.exists(os.path.join(env.root, cid))
+
+
+_FAILURES = {  # what each command may rightly say when another one got there first
+    "start": ("is stopped, not created", "is running, not created", "container does not exist",
+              "init is gone", "its init refused or died"),
+    "kill": ("container not running", "container does not exist"),
+    "state": ("container does not exist",),
+    "delete": (),
+}
+
+
+@pytest.mark.parametrize("round", range(3))
+def test_mixed_commands_race_on_one_container(no_leftovers, round):
+    """start, kill, state and delete --force, three of each at once: each
+    ends with success or with the one-line error its loser's status calls
+    for; at most one start wins; and nothing is left."""
+    env = no_leftovers
+    cid = env.create(args=["sleep", "100"])
+    commands = [("start", cid), ("kill", cid, "KILL"), ("state", cid), ("delete", "--force", cid)] * 3
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(commands)) as pool:
+        results = list(pool.map(lambda args: (args[0], env.ocirt(*args)), commands))
+    for name, r in results:
+        if r.code != 0:
+            lines = r.err.strip().splitlines()
+            assert r.code == 1 and len(lines) == 1 and any(text in lines[0] for text in _FAILURES[name]), \
+                (name, r)
+        elif name == "state":
+            assert jsonio.loads(r.out)["status"] in ("created", "running", "stopped"), r
+    assert sum(name == "start" and r.code == 0 for name, r in results) <= 1
+    assert all(r.code == 0 for name, r in results if name == "delete")
+    assert_nothing_left(env, [cid])
 
 
 def test_stale_state_with_a_reused_pid_is_stopped(no_leftovers):

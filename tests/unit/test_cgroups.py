@@ -1,5 +1,7 @@
 """Where a container's cgroup goes in each hierarchy."""
 
+import os
+
 import pytest
 
 from ocirt.linux.cgroups import CgroupError, Hierarchy, Placement, container_path
@@ -26,6 +28,21 @@ def test_record_round_trip():
     q = Placement.from_record(p.to_record())
     assert (q.dirs, q.created, q.controllers) == (p.dirs, p.created, p.controllers)
     assert Placement.from_record(None).dirs == []
+
+
+def test_claimed_directories_end_up_as_made(tmp_path):
+    """create claims the directories before they exist (recorded, so that a
+    killed runtime leaks none); one that appears meanwhile is not ours."""
+    base = tmp_path / "pids"
+    base.mkdir()
+    p = Placement([str(base / "a" / "leaf"), str(base / "b")], [], [["pids"], ["pids"]])
+    p.created = p.missing()
+    assert p.created == [str(base / "a"), str(base / "a" / "leaf"), str(base / "b")]
+    (base / "b").mkdir()  # someone else's
+    p.create()
+    assert p.created == [str(base / "a"), str(base / "a" / "leaf")]
+    p.remove()
+    assert sorted(os.listdir(base)) == ["b"]
 
 
 def test_create_and_remove_only_what_we_made(tmp_path):

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from ocirt.errors import ExistsError, InvalidIdError, NotFoundError
-from ocirt.state import StateStore, default_root, validate_id, write_atomic
+from ocirt.state import StateRootError, StateStore, default_root, validate_id, write_atomic
 
 
 @pytest.mark.parametrize("good", ["a", "A-b_c.d+e", "0" * 64, "x.y"])
@@ -33,6 +33,17 @@ def test_new_open_remove(tmp_path):
     with pytest.raises(NotFoundError):
         store.open("c1")
     assert store.ids() == []
+
+
+def test_ids_include_a_directory_not_yet_written(tmp_path):
+    """A create killed before its first write leaves a taken id: list shows it."""
+    store = StateStore(str(tmp_path / "root"))
+    store.new("c1").close()
+    (tmp_path / "root" / ".hidden").mkdir()
+    (tmp_path / "root" / "stray-file").write_text("")
+    assert store.ids() == ["c1"]
+    with pytest.raises(ExistsError):
+        store.new("c1")
 
 
 def test_directory_is_private(tmp_path):
@@ -68,6 +79,15 @@ def test_write_atomic_leaves_no_temporary(tmp_path):
     write_atomic(str(target), b"two")
     assert target.read_bytes() == b"two"
     assert os.listdir(tmp_path) == ["f"]
+
+
+def test_a_failed_state_write_names_the_file(tmp_path):
+    store = StateStore(str(tmp_path / "root"))
+    with store.new("c1") as cdir:
+        cdir.remove()  # nowhere to write: as good as a full or read-only root here
+        with pytest.raises(StateRootError) as e:
+            cdir.write({"id": "c1"})
+    assert str(e.value) == f"cannot write state file {tmp_path}/root/c1/state.json: No such file or directory"
 
 
 def test_default_root(monkeypatch):

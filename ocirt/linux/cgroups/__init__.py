@@ -217,22 +217,35 @@ class Placement:
             raise CgroupError(f"linux.cgroupsPath: cgroup is frozen ({self.freeze_file()}); "
                               "thaw it or use another path")
 
-    def create(self):
-        """mkdir -p each directory; a v1 cpuset gets its parent's cpus/mems or
-        no task could join it."""
+    def missing(self):
+        """The directories create() would make, parents before children."""
+        found = []
         for directory in self.dirs:
-            missing = []
+            chain = []
             probe = directory
             while not os.path.isdir(probe):
-                missing.append(probe)
+                chain.append(probe)
                 probe = os.path.dirname(probe)
-            for path in reversed(missing):
+            found += [path for path in reversed(chain) if path not in found]
+        return found
+
+    def create(self):
+        """mkdir -p each directory; a v1 cpuset gets its parent's cpus/mems or
+        no task could join it. `created` may list them already, claimed
+        (from missing()) and recorded before they exist, so that a runtime
+        killed between a mkdir and the next state write leaves nothing delete
+        cannot find; afterwards it lists exactly the ones made here."""
+        made = []
+        try:
+            for path in self.missing():
                 os.mkdir(path, 0o755)
-                self.created.append(path)
+                made.append(path)
                 if os.path.exists(os.path.join(path, "cpuset.cpus")) and \
                         not os.path.exists(os.path.join(path, "cgroup.controllers")):
                     _copy_if_empty(path, "cpuset.cpus")
                     _copy_if_empty(path, "cpuset.mems")
+        finally:
+            self.created = made
 
     def fork(self):
         """(pid, born inside): os.fork(), but on a pure cgroup v2 placement
