@@ -216,33 +216,34 @@ class Container:
             status = self._status()
             if status != CREATED:
                 raise StateError(f"cannot start container {self.id}: it is {status}, not created", status)
-            sock = unixsock.UnixSocket()
             path = cdir.file(START_SOCKET)
+            # The socket goes once the program runs (its absence is what
+            # "not created" means). Where it could not go, as on a read-only
+            # root, refuse now: state would say "created" of a running
+            # program. It goes only after the exchange, so a start killed
+            # midway leaves the container created, and startable again.
+            try:
+                os.utime(path)
+            except OSError as e:
+                raise RuntimeFailure(f"cannot start container {self.id}: {path}: {e.strerror}") from None
+            sock = unixsock.UnixSocket()
+            chunks = []
             try:
                 sock.connect(f"/proc/self/fd/{cdir.fd}/{START_SOCKET}")
-                # Gone before the init may exec (its absence is what "not
-                # created" means): where it cannot go, as on a read-only
-                # root, start fails and the container stays created.
-                try:
-                    os.unlink(path)
-                except OSError as e:
-                    raise RuntimeFailure(f"cannot start container {self.id}: {path}: {e.strerror}") from None
                 sock.sendall(self._record.get("start_token", "").encode())
                 # The init acknowledges, then closes the connection by exec
                 # (close-on-exec): ack + EOF is success; anything after the
                 # ack is why it failed; no ack means it refused or died.
-                chunks = []
                 while chunk := sock.recv(4096):
                     chunks.append(chunk)
             except OSError as e:
+                chunks = [b"gone"]  # no init to come back to
                 raise RuntimeFailure(f"cannot start container {self.id}: init is gone ({e.strerror})") from None
             finally:
                 sock.close()
-                if os.path.lexists(path):  # the socket of an init that is gone
-                    try:
-                        os.unlink(path)
-                    except OSError:
-                        pass  # status is stopped all the same
+                # Interrupted before any answer, the init waits on: created still.
+                if chunks:
+                    _remove_start_socket(self.id, path)
             reply = b"".join(chunks)
             if not reply.startswith(b"\0"):
                 raise RuntimeFailure(f"cannot start container {self.id}: its init refused or died")
@@ -460,6 +461,15 @@ def _merge(old, new):
         merged[key] = _merge(old[key], value) if isinstance(value, dict) and isinstance(old.get(key), dict) \
             else value
     return merged
+
+
+def _remove_start_socket(container_id, path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise RuntimeFailure(f"container {container_id} started, but {path}: {e.strerror}") from None
 
 
 def _destroy(cdir, record, status, poststop=None):

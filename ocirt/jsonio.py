@@ -75,6 +75,17 @@ _encode_compact = _json.make_encoder(None, _unsupported, _json.encode_basestring
                                      ": ", ", ", False, False, False)
 
 
+# For messages about a value, which may be anything a caller built: NaN and
+# infinities are written as json.dumps writes them (they are not JSON).
+_encode_shown = _json.make_encoder(None, repr, _json.encode_basestring_ascii, None,
+                                   ": ", ", ", False, False, True)
+
+
+def shown(value):
+    """A value as an error message quotes it."""
+    return "".join(_encode_shown(value, 0))
+
+
 def dumps(value, indent=None):
     """Like json.dumps (ASCII, no sorting); indent gives Go's MarshalIndent shape."""
     if indent is None:

@@ -75,11 +75,13 @@ class ContainerDir:
         return os.path.join(self.path, name)
 
     def read(self):
-        """The saved record, or None while create has not written it yet."""
+        """The saved record, or None while create has not written it yet, or
+        where it cannot be read back (empty after a crash on a disk root): the
+        container then reads as stopped, and delete removes what is left."""
         try:
             with open(self.file(STATE_FILE), "rb") as f:
                 return jsonio.loads(f.read())
-        except FileNotFoundError:
+        except (FileNotFoundError, ValueError):
             return None
 
     def write(self, record):

@@ -48,10 +48,15 @@ def validate(config, file="config.json"):
         raise ConfigError(e.path, e.rule, file=file) from None
 
 
+_INFINITIES = (float("inf"), float("-inf"))
+
+
 def _number(text):
     """Whole numbers written as 1.0 or 1e3 become ints: every number in the
     spec is an integer, and the kernel calls take nothing else."""
     value = float(text)
+    if value in _INFINITIES:  # 1e400: no JSON number a field could hold, nor state.json write
+        raise ValueError(f"number {text[:20]} is out of range")
     return int(value) if value.is_integer() else value
 
 

@@ -6,14 +6,14 @@ Runs after the schema, so types, required fields and absolute paths
 """
 
 from ..errors import ConfigError
-from ..jsonio import dumps
+from ..jsonio import shown
 
 
 IFNAMSIZ = 16  # the kernel's limit on an interface name, with its NUL
 
 
 def _got(value):
-    return f"(got {dumps(value)})"
+    return f"(got {shown(value)})"
 
 
 def check(config):
@@ -65,7 +65,7 @@ def _check_namespaces(namespaces):
 
 def net_device_path(host_name):
     """Always bracketed: interface names such as eth0.100 hold dots."""
-    return f"linux.netDevices[{dumps(host_name)}]"
+    return f"linux.netDevices[{shown(host_name)}]"
 
 
 def _check_net_devices(devices, kinds):

@@ -15,7 +15,7 @@ $ref (local "#/$defs/..."). Anything else in a schema is a programming error.
 
 import os
 
-from ..jsonio import dumps, loads
+from ..jsonio import loads, shown
 from .patterns import MATCHERS
 
 _HERE = os.path.join(os.path.dirname(__file__), "schemas")
@@ -44,7 +44,7 @@ class SchemaViolation(Exception):
 
 
 def _describe(value):
-    text = dumps(value)
+    text = shown(value)
     if len(text) > 40:
         text = text[:37] + "..."
     if value is None:
@@ -59,7 +59,7 @@ def _join(path, key):
         return f"{path}[{key}]"
     if not key or not key.isprintable():
         # a key with a newline (or empty) would break the one-line error
-        return f"{path}[{dumps(key)}]"
+        return f"{path}[{shown(key)}]"
     return f"{path}.{key}" if path else key
 
 
@@ -191,14 +191,14 @@ class Validator:
     def _kw_enum(self, arg, schema):
         def check(value, path):
             if not any(value == a and type(value) is type(a) for a in arg):
-                allowed = ", ".join(dumps(a) for a in arg)
+                allowed = ", ".join(shown(a) for a in arg)
                 raise SchemaViolation(path, f"must be one of {allowed} (got {_describe(value)})")
         return check
 
     def _kw_const(self, arg, schema):
         def check(value, path):
             if value != arg or type(value) is not type(arg):
-                raise SchemaViolation(path, f"must be {dumps(arg)} (got {_describe(value)})")
+                raise SchemaViolation(path, f"must be {shown(arg)} (got {_describe(value)})")
         return check
 
     def _kw_pattern(self, arg, schema):
@@ -213,7 +213,7 @@ class Validator:
                 import re
                 matches = re.compile(_ecma_pattern(arg)).search
             if not matches(value):
-                raise SchemaViolation(path, f"{rule} (got {dumps(value)})")
+                raise SchemaViolation(path, f"{rule} (got {shown(value)})")
         return check
 
     def _kw_minimum(self, arg, schema):

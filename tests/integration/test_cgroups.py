@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 
@@ -668,3 +669,26 @@ def test_a_child_is_born_in_a_cgroup_v2_placement(tmp_path):
         assert own == ["/" + os.path.relpath(directory, v2[0].mountpoint)]
     finally:
         os.rmdir(directory)
+
+
+def test_containers_under_a_parent_one_of_them_made(no_leftovers):
+    """cgroupsPath /parent/a, then /parent/b: a's create made the parent.
+    Deleting a leaves b's cgroup alone (the parent is not empty); the
+    parent goes once nothing is in it."""
+    env = no_leftovers
+    parent = f"ocirt-test-parent-{uuid.uuid4().hex[:8]}"
+    a = env.create(with_resources(env, {}, cgroupsPath=f"/{parent}/a"))
+    b = env.create(with_resources(env, {}, cgroupsPath=f"/{parent}/b"))
+    env.ok("start", b)
+    b_dir = cgroup_of(env.state(b)["pid"], "pids")
+    try:
+        env.ok("delete", "--force", a)
+        assert env.state(b)["status"] == "running" and os.path.isdir(b_dir)
+        assert cgroup_of(env.state(b)["pid"], "pids") == b_dir
+        env.ok("delete", "--force", b)
+        assert not os.path.exists(b_dir)
+    finally:
+        for h in HIERARCHIES:  # made by a, so left by b's delete (as runc leaves parents)
+            path = os.path.join(h.mountpoint, parent)
+            if os.path.isdir(path):
+                os.rmdir(path)

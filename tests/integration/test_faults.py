@@ -364,6 +364,28 @@ def test_init_killed_at_the_exec_of_start(env, traced):
     _delete_and_check(env, cid)
 
 
+@pytest.mark.parametrize("syscall", ["connect", "sendto"])
+def test_start_killed_before_the_init_answers(env, traced, syscall):
+    """`start` killed as it connects or sends the token: the init never
+    got a whole request, so the container is still created (its program has
+    not run) and the next start runs it."""
+    cid = env.create(args=["sleep", "100"])
+    t = traced(["start", cid], syscall)
+    t.finish()
+    assert t.killed() == {t.pid: syscall}
+    assert _state(env, cid)["status"] == "created"
+    assert b"sleep" not in _cmdline(_state(env, cid)["pid"])
+    env.ok("start", cid)
+    assert _state(env, cid)["status"] == "running"
+    assert _cmdline(_state(env, cid)["pid"]) == b"sleep\x00100\x00"
+    _delete_and_check(env, cid)
+
+
+def _cmdline(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read()
+
+
 def test_run_killed_while_its_container_runs(env):
     """`run` is the init's parent and waits for it; killed, it leaves the
     program running (as runc's does), which state says and delete ends."""

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -210,3 +211,30 @@ def test_bad_config_corpus_through_the_cli(no_leftovers, name, tmp_path):
     lines = r.err.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], r
     assert r.out == ""
+
+
+def test_an_unreadable_state_file_breaks_nothing_else(env):
+    """state.json empty (a crash on a disk root, with no fsync): that
+    container reads as stopped and is deleted; list still shows the rest."""
+    other = env.create(args=["sleep", "100"])
+    broken = env.create(args=["sleep", "100"])
+    init = env.state(broken)["pid"]
+    with open(os.path.join(env.root, broken, "state.json"), "w"):
+        pass
+    listed = {s["id"]: s["status"] for s in jsonio.loads(env.ok("list", "--format", "json").out)}
+    assert listed == {other: "created", broken: "stopped"}
+    env.ok("delete", "--force", broken)
+    assert not os.path.exists(os.path.join(env.root, broken))
+    assert env.state(other)["status"] == "created"
+    # Its record is gone, so delete knew neither its init nor its cgroups:
+    # what only the record could name stays, as the docstring of read() says.
+    os.kill(init, 9)
+    for path in cgroup_dirs(broken):
+        for _ in range(500):
+            try:
+                os.rmdir(path)
+                break
+            except OSError:  # EBUSY until the killed init has left
+                time.sleep(0.01)
+    assert cgroup_dirs(broken) == []
+    env.ok("delete", "--force", other)

@@ -236,9 +236,15 @@ class Placement:
         killed between a mkdir and the next state write leaves nothing delete
         cannot find; afterwards it lists exactly the ones made here."""
         made = []
+        own = set(self.dirs)
         try:
             for path in self.missing():
-                os.mkdir(path, 0o755)
+                try:
+                    os.mkdir(path, 0o755)
+                except FileExistsError:
+                    if path in own:
+                        raise
+                    continue  # a parent another create made meanwhile: not ours
                 made.append(path)
                 if os.path.exists(os.path.join(path, "cpuset.cpus")) and \
                         not os.path.exists(os.path.join(path, "cgroup.controllers")):
@@ -303,10 +309,26 @@ class Placement:
                     if base != directory:  # what the container made below the scope
                         _rmdir_retrying(base, deadline)
             stop_scope(self.unit["unit"])
+        own = set(self.dirs)
         for path in sorted(self.created, key=len, reverse=True):
-            for base, _, _ in os.walk(path, topdown=False):
-                _rmdir_retrying(base, deadline)
+            if path in own:  # with the child cgroups the container made inside
+                for base, _, _ in os.walk(path, topdown=False):
+                    _rmdir_retrying(base, deadline)
+            else:
+                _rmdir_if_unused(path)
         self.created = []
+
+
+def _rmdir_if_unused(path):
+    """A parent made for the container: by now it may hold other
+    containers' cgroups (cgroupsPath /parent/a and /parent/b), which stay."""
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        if e.errno not in (errno.EBUSY, errno.ENOTEMPTY):
+            raise OSError(e.errno, f"removing cgroup {path}: {e.strerror}") from None
 
 
 def _rmdir_retrying(path, deadline):
