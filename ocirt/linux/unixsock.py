@@ -64,8 +64,10 @@ def send_fds(sock, payload, fds):
 
 
 def recv_fds(sock, size, max_fds):
-    """(payload, fds) of one message; fds that arrive are ours to close."""
-    payload, ancillary, _, _ = sock.recvmsg(size, _socket.CMSG_SPACE(max_fds * _FD_SIZE))
+    """(payload, fds) of one message; fds that arrive are ours to close, and
+    close-on-exec (no hook or child we start inherits them)."""
+    payload, ancillary, _, _ = sock.recvmsg(size, _socket.CMSG_SPACE(max_fds * _FD_SIZE),
+                                            _socket.MSG_CMSG_CLOEXEC)
     fds = []
     for level, kind, data in ancillary:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:

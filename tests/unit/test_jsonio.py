@@ -62,3 +62,4 @@ def test_malformed_without_the_json_package_loaded():
     code = ("from ocirt import jsonio\ntry:\n    jsonio.loads(chr(34) + chr(1) + chr(34))\n"
             "except ValueError as e:\n    print(type(e).__name__)")
     assert _in_fresh_interpreter(code) == ["JSONDecodeError"]
+
