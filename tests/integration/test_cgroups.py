@@ -692,3 +692,27 @@ def test_containers_under_a_parent_one_of_them_made(no_leftovers):
             path = os.path.join(h.mountpoint, parent)
             if os.path.isdir(path):
                 os.rmdir(path)
+
+
+def test_a_threaded_caller_gets_a_plain_fork(tmp_path):
+    """With another thread running, Placement.fork() does not clone3
+    (libc's fork handling is what keeps the child's locks sane)."""
+    import threading
+    v2 = [h for h in cgroups.hierarchies() if h.is_v2]
+    if not v2:
+        pytest.skip("no cgroup v2 hierarchy on this host")
+    directory = os.path.join(v2[0].mountpoint, f"ocirt-test-fork-threaded-{os.getpid()}")
+    os.mkdir(directory)
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        pid, inside = cgroups.Placement([directory], [directory], controllers=[()]).fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        assert not inside
+    finally:
+        stop.set()
+        thread.join()
+        os.rmdir(directory)

@@ -257,8 +257,11 @@ class Placement:
         """(pid, born inside): os.fork(), but on a pure cgroup v2 placement
         the child is born in the cgroup (syscalls.fork_into_cgroup), and
         need not enter() it. Where the kernel refuses that (ENOSYS before
-        Linux 5.7), a plain fork: enter() then fails clearly if it must."""
-        if not self.is_pure_v2:
+        Linux 5.7), a plain fork: enter() then fails clearly if it must.
+        Also a plain fork in a process with other threads (a program that
+        embeds ocirt): a raw clone3 skips libc's fork handling, and the child
+        could block on a lock (malloc's) that another thread held."""
+        if not self.is_pure_v2 or len(os.listdir("/proc/self/task")) > 1:
             return os.fork(), False
         from .. import syscalls as sc
         fd = os.open(self.dirs[0], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
