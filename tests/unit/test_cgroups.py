@@ -11,7 +11,7 @@ V2 = Hierarchy("/sys/fs/cgroup", (), "/user.slice/me")
 
 
 @pytest.mark.parametrize("path, expected", [
-    ("", "/c1"), ("/a/b", "/a/b"), ("a/b", "/user.slice/me/a/b"), ("/a/../b", "/b"),
+    ("", "/user.slice/me/c1"), ("/a/b", "/a/b"), ("a/b", "/user.slice/me/a/b"), ("/a/../b", "/b"),
 ])
 @pytest.mark.parametrize("hierarchy", [V1, V2])
 def test_container_path(hierarchy, path, expected):

@@ -74,9 +74,11 @@ def hierarchies():
 def container_path(cgroups_path, container_id, hierarchy):
     """The path of the container's cgroup inside one hierarchy (relative to
     its mountpoint): absolute paths as given, relative ones under our own
-    cgroup, empty -> /<id> as runc's cgroupfs driver does."""
+    cgroup; none is the relative path <id>, as runc's cgroupfs driver has it
+    (so a container stays inside the cgroup of whoever runs the runtime: a
+    supervisor's limits and accounting cover it)."""
     if not cgroups_path:
-        cgroups_path = "/" + container_id
+        cgroups_path = container_id
     if cgroups_path.startswith("/"):
         return os.path.normpath(cgroups_path)
     return os.path.normpath(os.path.join(hierarchy.own_path, cgroups_path))
