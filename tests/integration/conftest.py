@@ -128,16 +128,56 @@ def env(tmp_path, rootfs):
         e.ocirt("delete", "--force", cid)
 
 
-@pytest.fixture
-def no_leftovers(env):
-    """Asserts after the test that its containers left nothing behind."""
-    yield env
+def our_processes(ids):
+    """Processes whose cgroup or command line names one of the ids."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X"):
+                    continue  # dead; reaping an orphan is the host init's part
+            with open(f"/proc/{name}/cgroup") as f:
+                text = f.read()
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                text += f.read().decode(errors="replace")
+        except OSError:
+            continue  # gone meanwhile
+        found += [f"process {name} of {cid}" for cid in ids if cid in text]
+    return found
+
+
+def our_mounts(env, allowed=()):
+    """Mount points under the test's directories, state root and rootfs."""
+    ours = [str(env.tmp), env.root, env.rootfs]
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4].replace("\\040", " ")
+            if point not in allowed and any(point == d or point.startswith(d.rstrip("/") + "/") for d in ours):
+                found.append(f"mount {point}")
+    return found
+
+
+def assert_nothing_left(env, ids, allowed_mounts=()):
+    """No state dir, cgroup dir (any hierarchy), process or mount of ours."""
     leftovers = []
-    for cid in env.ids:
+    for cid in ids:
         if os.path.exists(os.path.join(env.root, cid)):
             leftovers.append(f"state dir of {cid}")
         leftovers += cgroup_dirs(cid)
+    leftovers += our_processes(ids) + our_mounts(env, allowed_mounts)
     assert not leftovers, leftovers
+
+
+@pytest.fixture
+def no_leftovers(env):
+    """Asserts after the test that its containers left nothing behind: no
+    state dir, cgroup dir, process or mount."""
+    yield env
+    assert_nothing_left(env, env.ids)
+
 
 
 def wait_status(env, cid, wanted, timeout=10):

@@ -29,7 +29,7 @@ import pytest
 
 from ocirt.linux.cgroups import Placement
 
-from .test_reliability import assert_nothing_left
+from .conftest import assert_nothing_left
 
 pytestmark = pytest.mark.skipif(subprocess.run(["which", "strace"], capture_output=True).returncode != 0,
                                 reason="strace is not installed (scripts/install-test-deps)")
