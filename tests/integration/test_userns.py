@@ -1,6 +1,7 @@
 """User namespaces: maps written by the parent into a real child's new user
 namespace, and the rootless default config."""
 
+import contextlib
 import json
 import os
 import pwd
@@ -124,11 +125,11 @@ def unprivileged_user():
     subprocess.run(["userdel", name], capture_output=True)
 
 
-def test_rootless(unprivileged_user, rootfs):
-    """An unprivileged user: `ocirt spec --rootless` then `ocirt run` gives a
-    container whose root is that user, with state under XDG_RUNTIME_DIR."""
-    user = unprivileged_user
-    base = tempfile.mkdtemp(prefix="ocirt-rootless-", dir="/tmp")
+@contextlib.contextmanager
+def user_bundle(user, rootfs, prefix):
+    """A directory only the user may enter, removed afterwards:
+    (it, a bundle there with a copy of the rootfs, an XDG_RUNTIME_DIR)."""
+    base = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
     try:
         bundle = os.path.join(base, "bundle")
         run_dir = os.path.join(base, "run")
@@ -136,6 +137,25 @@ def test_rootless(unprivileged_user, rootfs):
         shutil.copytree(rootfs, os.path.join(bundle, "rootfs"), symlinks=True)
         subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", base], check=True)
         os.chmod(base, 0o700)
+        yield base, bundle, run_dir
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def edit_config(bundle, change):
+    path = os.path.join(bundle, "config.json")
+    with open(path) as f:
+        config = json.load(f)
+    change(config)
+    with open(path, "w") as f:
+        json.dump(config, f)
+
+
+def test_rootless(unprivileged_user, rootfs):
+    """An unprivileged user: `ocirt spec --rootless` then `ocirt run` gives a
+    container whose root is that user, with state under XDG_RUNTIME_DIR."""
+    user = unprivileged_user
+    with user_bundle(user, rootfs, "ocirt-rootless-") as (base, bundle, run_dir):
         as_user = ["runuser", "-u", user.pw_name, "--", "env", f"XDG_RUNTIME_DIR={run_dir}", f"HOME={base}",
                    sys.executable, "-m", "ocirt"]
 
@@ -143,13 +163,8 @@ def test_rootless(unprivileged_user, rootfs):
             return subprocess.run(as_user + list(args), capture_output=True, text=True, timeout=60, cwd=base)
         r = ocirt("spec", "--rootless", "--bundle", bundle)
         assert r.returncode == 0, r.stderr
-        config_path = os.path.join(bundle, "config.json")
-        with open(config_path) as f:
-            config = json.load(f)
-        config["process"]["terminal"] = False
-        config["process"]["args"] = ["sh", "-c", "id -u; cat /proc/self/uid_map; hostname"]
-        with open(config_path, "w") as f:
-            json.dump(config, f)
+        edit_config(bundle, lambda config: config["process"].update(
+            terminal=False, args=["sh", "-c", "id -u; cat /proc/self/uid_map; hostname"]))
         r = ocirt("run", "--bundle", bundle, "rootless-demo")
         assert r.returncode == 0, r.stderr
         lines = r.stdout.split("\n")
@@ -158,8 +173,6 @@ def test_rootless(unprivileged_user, rootfs):
         assert lines[2] == "ocirt"
         assert "cgroups are not delegated" in r.stderr or r.stderr == ""
         assert os.listdir(os.path.join(run_dir, "ocirt")) == [], "run deleted its state under XDG_RUNTIME_DIR"
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_rootless_with_subordinate_ids(unprivileged_user, rootfs):
@@ -231,71 +244,62 @@ def test_rootless_with_delegated_cgroups(unprivileged_user, rootfs):
     shell_cgroup = os.path.join(delegated, "shell")
     os.mkdir(shell_cgroup)
     os.chown(os.path.join(shell_cgroup, "cgroup.procs"), user.pw_uid, user.pw_gid)
-    base = tempfile.mkdtemp(prefix="ocirt-delegated-", dir="/tmp")
     try:
-        bundle = os.path.join(base, "bundle")
-        run_dir = os.path.join(base, "run")
-        output = os.path.join(base, "output")
-        os.makedirs(run_dir)
-        shutil.copytree(rootfs, os.path.join(bundle, "rootfs"), symlinks=True)
-        subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", base], check=True)
-        os.chmod(base, 0o700)
+        with user_bundle(user, rootfs, "ocirt-delegated-") as (base, bundle, run_dir):
+            output = os.path.join(base, "output")
 
-        def enter_shell_cgroup():  # as root, in the child, before runuser
-            with open(os.path.join(shell_cgroup, "cgroup.procs"), "w") as f:
-                f.write("0")
+            def enter_shell_cgroup():  # as root, in the child, before runuser
+                with open(os.path.join(shell_cgroup, "cgroup.procs"), "w") as f:
+                    f.write("0")
 
-        def ocirt(*args, output=None):
-            """As the user; output: a file for the container's stdout and
-            stderr (create hands them to the init, which keeps them open)."""
-            out = subprocess.PIPE if output is None else output
-            return subprocess.run(["runuser", "-u", user.pw_name, "--", "env", f"XDG_RUNTIME_DIR={run_dir}",
-                                   sys.executable, "-m", "ocirt"] + list(args),
-                                  stdout=out, stderr=out, text=True, timeout=60, cwd=base,
-                                  preexec_fn=enter_shell_cgroup)
-        r = ocirt("spec", "--rootless", "--bundle", bundle)
-        assert r.returncode == 0, r.stderr
-        config_path = os.path.join(bundle, "config.json")
-        with open(config_path) as f:
-            config = json.load(f)
-        config["process"]["terminal"] = False
-        # Eight sleeps in a pids limit of 4 (sh is one): a fork fails, and
-        # that ends the shell (the sleeps go with its pid namespace).
-        config["process"]["args"] = ["sh", "-c", "cat /proc/self/cgroup; for i in 1 2 3 4 5 6 7 8; do "
-                                                 "sleep 100 & done; echo all-started"]
-        config["linux"]["cgroupsPath"] = delegated[len("/sys/fs/cgroup"):] + "/ctr"
-        config["linux"]["resources"] = {"memory": {"limit": 64 << 20}, "pids": {"limit": 4}}
-        with open(config_path, "w") as f:
-            json.dump(config, f)
-        container = os.path.join(delegated, "ctr")
-        with open(output, "w") as out:
-            r = ocirt("create", "--bundle", bundle, "delegated-demo", output=out)
-        with open(output) as f:
-            create_output = f.read()
-        assert r.returncode == 0 and "not delegated" not in create_output, create_output
-        pid = json.loads(ocirt("state", "delegated-demo").stdout)["pid"]
-        with open(f"/proc/{pid}/cgroup") as f:
-            assert f.read() == f"0::{container[len('/sys/fs/cgroup'):]}\n", "the init is in the delegated subtree"
-        with open(os.path.join(container, "memory.max")) as f:
-            assert f.read() == f"{64 << 20}\n"
-        with open(os.path.join(container, "pids.max")) as f:
-            assert f.read() == "4\n"
-        assert os.stat(container).st_uid == user.pw_uid, "the user made it"
-        r = ocirt("start", "delegated-demo")
-        assert r.returncode == 0, r.stderr
-        deadline = time.monotonic() + 30
-        while json.loads(ocirt("state", "delegated-demo").stdout)["status"] != "stopped":
-            assert time.monotonic() < deadline, "the container never stopped"
-            time.sleep(0.05)
-        r = ocirt("delete", "delegated-demo")
-        assert r.returncode == 0, r.stderr
-        with open(output) as f:
-            text = f.read()
-        assert text.startswith(f"0::{container[len('/sys/fs/cgroup'):]}\n"), text
-        assert "can't fork" in text and "all-started" not in text, "the pids limit holds: " + text
-        assert not os.path.exists(container), "delete removed the container's cgroup"
+            def ocirt(*args, output=None):
+                """As the user; output: a file for the container's stdout and
+                stderr (create hands them to the init, which keeps them open)."""
+                out = subprocess.PIPE if output is None else output
+                return subprocess.run(["runuser", "-u", user.pw_name, "--", "env", f"XDG_RUNTIME_DIR={run_dir}",
+                                       sys.executable, "-m", "ocirt"] + list(args),
+                                      stdout=out, stderr=out, text=True, timeout=60, cwd=base,
+                                      preexec_fn=enter_shell_cgroup)
+            r = ocirt("spec", "--rootless", "--bundle", bundle)
+            assert r.returncode == 0, r.stderr
+
+            def limited(config):
+                # Eight sleeps in a pids limit of 4 (sh is one): a fork fails,
+                # and that ends the shell (the sleeps go with its pid namespace).
+                config["process"].update(terminal=False, args=[
+                    "sh", "-c", "cat /proc/self/cgroup; for i in 1 2 3 4 5 6 7 8; do sleep 100 & done; "
+                                "echo all-started"])
+                config["linux"]["cgroupsPath"] = delegated[len("/sys/fs/cgroup"):] + "/ctr"
+                config["linux"]["resources"] = {"memory": {"limit": 64 << 20}, "pids": {"limit": 4}}
+            edit_config(bundle, limited)
+            container = os.path.join(delegated, "ctr")
+            with open(output, "w") as out:
+                r = ocirt("create", "--bundle", bundle, "delegated-demo", output=out)
+            with open(output) as f:
+                create_output = f.read()
+            assert r.returncode == 0 and "not delegated" not in create_output, create_output
+            pid = json.loads(ocirt("state", "delegated-demo").stdout)["pid"]
+            with open(f"/proc/{pid}/cgroup") as f:
+                assert f.read() == f"0::{container[len('/sys/fs/cgroup'):]}\n", "the init is in the delegated subtree"
+            with open(os.path.join(container, "memory.max")) as f:
+                assert f.read() == f"{64 << 20}\n"
+            with open(os.path.join(container, "pids.max")) as f:
+                assert f.read() == "4\n"
+            assert os.stat(container).st_uid == user.pw_uid, "the user made it"
+            r = ocirt("start", "delegated-demo")
+            assert r.returncode == 0, r.stderr
+            deadline = time.monotonic() + 30
+            while json.loads(ocirt("state", "delegated-demo").stdout)["status"] != "stopped":
+                assert time.monotonic() < deadline, "the container never stopped"
+                time.sleep(0.05)
+            r = ocirt("delete", "delegated-demo")
+            assert r.returncode == 0, r.stderr
+            with open(output) as f:
+                text = f.read()
+            assert text.startswith(f"0::{container[len('/sys/fs/cgroup'):]}\n"), text
+            assert "can't fork" in text and "all-started" not in text, "the pids limit holds: " + text
+            assert not os.path.exists(container), "delete removed the container's cgroup"
     finally:
-        shutil.rmtree(base, ignore_errors=True)
         for path in (os.path.join(delegated, "ctr"), shell_cgroup, delegated):
             try:
                 os.rmdir(path)
