@@ -227,7 +227,7 @@ class Container:
             except OSError as e:
                 raise RuntimeFailure(f"cannot start container {self.id}: {path}: {e.strerror}") from None
             sock = unixsock.UnixSocket()
-            chunks = []
+            reply, init_gone = b"", False
             try:
                 sock.connect(f"/proc/self/fd/{cdir.fd}/{START_SOCKET}")
                 sock.sendall(self._record.get("start_token", "").encode())
@@ -235,16 +235,15 @@ class Container:
                 # (close-on-exec): ack + EOF is success; anything after the
                 # ack is why it failed; no ack means it refused or died.
                 while chunk := sock.recv(4096):
-                    chunks.append(chunk)
+                    reply += chunk
             except OSError as e:
-                chunks = [b"gone"]  # no init to come back to
+                init_gone = True
                 raise RuntimeFailure(f"cannot start container {self.id}: init is gone ({e.strerror})") from None
             finally:
                 sock.close()
                 # Interrupted before any answer, the init waits on: created still.
-                if chunks:
+                if reply or init_gone:
                     _remove_start_socket(self.id, path)
-            reply = b"".join(chunks)
             if not reply.startswith(b"\0"):
                 raise RuntimeFailure(f"cannot start container {self.id}: its init refused or died")
             if reply[1:]:
