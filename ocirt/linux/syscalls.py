@@ -6,6 +6,7 @@ target, so callers can wrap it in an ocirt error without losing the cause.
 Unit tests fake the kernel by replacing functions of this module.
 """
 
+import _signal
 import ctypes
 import os
 
@@ -148,7 +149,6 @@ class _CloneArgs(ctypes.Structure):
 
 
 CLONE_INTO_CGROUP = 0x200000000
-_SIGCHLD = 17
 # Through PyDLL, which keeps the GIL across the call: the child must come
 # back into the interpreter exactly as os.fork()'s child does.
 _syscall_holding_gil = ctypes.PyDLL("libc.so.6", use_errno=True).syscall
@@ -161,7 +161,7 @@ def fork_into_cgroup(cgroup_fd):
     the kernel's cgroup-wide write lock, whose RCU grace period costs 7 ms on
     a quiet host and far more in a VM; a child born there takes none.
     The interpreter's own fork hooks run around it, as os.fork() runs them."""
-    args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=_SIGCHLD, cgroup=cgroup_fd)
+    args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=_signal.SIGCHLD, cgroup=cgroup_fd)
     ctypes.pythonapi.PyOS_BeforeFork()
     pid = _syscall_holding_gil(_NR["clone3"], ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
     if pid == 0:
